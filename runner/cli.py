@@ -1,0 +1,418 @@
+"""The `runner` command: thin click commands over the core, rendered with rich."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from runner import __version__
+from runner.config import parse_vars
+from runner.errors import RunnerError, scrub_secrets
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_SECRETS: list[str | None] = []
+
+
+class Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def _now() -> str:
+    return datetime.now().strftime("%H:%M:%S")
+
+
+def log(message: str) -> None:
+    console.print(f"{_now()}  {scrub_secrets(message, _SECRETS)}")
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """RunnerError → red `Error: ...`, exit 1; anything else → short message, exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = kwargs.get("debug", False)
+        try:
+            return fn(*args, **kwargs)
+        except Exit as exc:
+            sys.exit(exc.code)
+        except RunnerError as exc:
+            if debug:
+                traceback.print_exc()
+            err_console.print(f"[red]Error: {escape(scrub_secrets(str(exc), _SECRETS))}[/red]")
+            sys.exit(1)
+        except KeyboardInterrupt:
+            err_console.print("[yellow]Interrupted.[/yellow]")
+            sys.exit(130)
+        except Exception as exc:
+            if debug:
+                traceback.print_exc()
+            msg = scrub_secrets(f"{type(exc).__name__}: {exc}".splitlines()[0], _SECRETS)
+            err_console.print(f"[red]Unexpected error: {escape(msg)}[/red]")
+            err_console.print("Run again with --debug to see the traceback.")
+            sys.exit(2)
+
+    return wrapper
+
+
+def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=Path("."), show_default=True, help="Folder with runner_project.yml"),
+        click.option("--profiles-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=None, help="Folder with profiles.yml (default: $RUNNER_PROFILES_DIR, "
+                     "~/.runner, then the project folder)"),
+        click.option("-t", "--target", "target", default=None, help="Target in the profile"),
+        click.option("--vars", "vars_", default=None, help="YAML/JSON mapping of variables"),
+        click.option("--debug", is_flag=True, help="Show tracebacks"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("-s", "--select", "select", multiple=True, help="Nodes to include"),
+        click.option("--exclude", multiple=True, help="Nodes to leave out"),
+        click.option("--state", type=click.Path(path_type=Path), default=None,
+                     help="Folder with a saved manifest.json, for state:modified"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _run_config(command: str, project_dir: Path, profiles_dir: Path | None, target: str | None,
+                vars_: str | None, select: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
+                state: Path | None = None, **extra: Any):
+    from runner.build import RunConfig
+
+    return RunConfig(
+        project_dir=project_dir, profiles_dir=profiles_dir, target_name=target,
+        vars=parse_vars(vars_), select=select, exclude=exclude, state_path=state,
+        command=command, full_refresh=extra.pop("full_refresh", False),
+        fail_fast=extra.pop("fail_fast", False), args=extra,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="runner")
+def main() -> None:
+    """dbt-style Spark SQL builds for the fintech onboarding marts."""
+
+
+# -- build / run -----------------------------------------------------------------------------
+
+
+def _render_event(event: Any) -> None:
+    from runner.build import Info, NodeFinished, NodeStarted
+
+    if isinstance(event, Info):
+        log(event.message)
+    elif isinstance(event, NodeStarted):
+        label = f"{event.index} of {event.total} START {event.materialized} model {event.name}"
+        log(f"{label} {'.' * max(3, 70 - len(label))} [RUN]")
+    elif isinstance(event, NodeFinished):
+        r = event.result
+        if r.status == "success":
+            label = f"{event.index} of {event.total} OK {r.message} {r.name}"
+            tail = f"[green]OK[/green] in {r.seconds:.2f}s"
+        elif r.status == "skipped":
+            label = f"{event.index} of {event.total} SKIP {r.materialized} model {r.name} ({r.message})"
+            tail = "[yellow]SKIP[/yellow]"
+        else:
+            label = f"{event.index} of {event.total} ERROR creating {r.materialized} model {r.name}"
+            tail = f"[red]ERROR[/red] in {r.seconds:.2f}s"
+        log(f"{escape(label)} {'.' * max(3, 70 - len(label))} [{tail}]")
+
+
+def _summarize(run: Any, started: float) -> None:
+    errors = [r for r in run.results if r.status == "error"]
+    console.print()
+    log(f"Finished running {len(run.results)} models in {time.perf_counter() - started:.2f}s.")
+    for r in errors:
+        err_console.print(f"\n[red]Error in model {r.name} ({r.path}):[/red]")
+        err_console.print(escape(scrub_secrets(r.message, _SECRETS)))
+    console.print(
+        f"\nDone. OK={run.count('success')} WARN={run.count('warn')} "
+        f"ERROR={run.count('error')} SKIP={run.count('skipped')} TOTAL={len(run.results)}"
+    )
+
+
+def _execute(command: str, **kwargs: Any) -> Any:
+    from runner.build import compile_project, run_build
+
+    started = time.perf_counter()
+    cfg = _run_config(command, **kwargs)
+    log(f"Running with runner={__version__}")
+    cp = compile_project(cfg)
+    _SECRETS[:] = cp.target.secrets()
+    log(f"Target '{cp.target.name}': Spark {cp.target.spark.master}, "
+        f"{len(cp.models)} models, {len(cp.project.sources)} sources, "
+        f"{len(cp.project.macros)} macro files; {len(cp.selected)} selected")
+    run = run_build(cfg, _render_event)
+    _summarize(run, started)
+    return cfg, cp, run
+
+
+@main.command()
+@common_options
+@selection_options
+@click.option("--full-refresh", is_flag=True, help="Drop and recreate Cassandra tables")
+@click.option("--fail-fast", "-x", is_flag=True, help="Stop at the first error")
+@handle_errors
+def run(debug: bool, **kwargs: Any) -> None:
+    """Build the selected models (no dashboard sync)."""
+    _, _, result = _execute("run", **kwargs)
+    if not result.success:
+        raise Exit(1)
+
+
+@main.command()
+@common_options
+@selection_options
+@click.option("--full-refresh", is_flag=True, help="Drop and recreate Cassandra tables")
+@click.option("--fail-fast", "-x", is_flag=True, help="Stop at the first error")
+@click.option("--no-superset", is_flag=True, help="Do not sync dashboards after the models")
+@handle_errors
+def build(debug: bool, no_superset: bool, **kwargs: Any) -> None:
+    """Build the selected models, then sync the Superset dashboards of the target."""
+    cfg, cp, result = _execute("build", **kwargs)
+    code = 0 if result.success else 1
+    if cp.target.superset is not None and not no_superset:
+        code = max(code, _sync_superset(cp))
+    if cp.target.cassandra is not None:
+        ks = cp.target.cassandra.keyspace
+        host = f"{cp.target.cassandra.hosts[0]}:{cp.target.cassandra.port}"
+        log(f"Marts in Cassandra: {host} keyspace {ks}  (Parquet copies: "
+            f"{cp.project.target_dir / 'marts'})")
+    else:
+        log(f"Marts (Parquet): {cp.project.target_dir / 'marts'}")
+    if code:
+        raise Exit(code)
+
+
+def _sync_superset(cp: Any) -> int:
+    """Sync dashboards after a build; returns 0, or 3 when Superset failed (marts are written)."""
+    from runner import dashboards_sync
+
+    try:
+        result = dashboards_sync.sync(cp, _render_event)
+    except RunnerError as exc:
+        err_console.print(f"[red]Error: {escape(scrub_secrets(str(exc), _SECRETS))}[/red]")
+        err_console.print("The marts were written; only the Superset sync failed (exit code 3).")
+        return 3
+    log(f"Dashboard: {result.dashboard_url}")
+    return 0
+
+
+# -- compile / ls / show ---------------------------------------------------------------------
+
+
+@main.command(name="compile")
+@common_options
+@selection_options
+@handle_errors
+def compile_(debug: bool, **kwargs: Any) -> None:
+    """Render every selected model and check its SQL with sqlglot (no Spark)."""
+    from runner.build import compile_project
+
+    cp = compile_project(_run_config("compile", **kwargs))
+    out = cp.project.target_dir / "compiled"
+    log(f"Compiled {len(cp.selected)} models to {out}; SQL parses (sqlglot, spark dialect).")
+
+
+@main.command(name="ls")
+@common_options
+@selection_options
+@click.option("--output", type=click.Choice(["name", "path", "json"]), default="name")
+@handle_errors
+def ls(debug: bool, output: str, **kwargs: Any) -> None:
+    """List the selected models in build order."""
+    import json
+
+    from runner.build import compile_project
+
+    cp = compile_project(_run_config("ls", **kwargs), check_sql=False)
+    for name in cp.selected:
+        m = cp.models[name]
+        if output == "name":
+            click.echo(name)
+        elif output == "path":
+            click.echo(m.path.as_posix())
+        else:
+            click.echo(json.dumps({"name": name, "path": m.path.as_posix(),
+                                   "materialized": m.config.materialized,
+                                   "depends_on": list(m.refs), "tags": m.config.tags}))
+
+
+@main.command()
+@click.argument("model")
+@common_options
+@click.option("--limit", "-n", default=10, show_default=True, help="Rows to show")
+@handle_errors
+def show(model: str, debug: bool, limit: int, **kwargs: Any) -> None:
+    """Run MODEL (and what it reads) on Spark and print its first rows. Nothing is written."""
+    from runner.build import compile_project, register_inputs
+    from runner.spark import create_session, run_sql
+
+    cp = compile_project(_run_config("show", select=(model,), **kwargs))
+    if not cp.selected:
+        raise RunnerError(f"model '{model}' not found", hint="list models with `runner ls`")
+    name = cp.selected[0]
+    spark = create_session(cp.target.spark, cp.project.target_dir / "spark-warehouse", {})
+    register_inputs(cp, spark, [name])
+    df = run_sql(spark, cp.models[name], cp.project.models[name].raw_sql).limit(limit)
+    pdf = df.toPandas()
+    table = Table(title=f"{name} (first {limit} rows)")
+    for col in pdf.columns:
+        table.add_column(str(col))
+    for row in pdf.itertuples(index=False):
+        table.add_row(*[escape(str(v)) for v in row])
+    console.print(table)
+
+
+# -- debug / clean / generate ----------------------------------------------------------------
+
+
+@main.command(name="debug")
+@common_options
+@handle_errors
+def debug_(debug: bool, project_dir: Path, profiles_dir: Path | None, target: str | None,
+           vars_: str | None) -> None:
+    """Check the project, the profile and the connections of the target."""
+    from runner import checks
+
+    ok = True
+    for name, passed, detail in checks.run_checks(project_dir, profiles_dir, target):
+        mark = "[green]OK[/green]" if passed else "[red]FAIL[/red]"
+        console.print(f"  {name:<22} {mark}  {escape(scrub_secrets(detail, _SECRETS))}")
+        ok = ok and passed
+    if not ok:
+        raise Exit(1)
+    console.print("All checks passed!")
+
+
+@main.command()
+@common_options
+@handle_errors
+def clean(debug: bool, project_dir: Path, **_: Any) -> None:
+    """Delete the target folder (compiled SQL, Parquet marts, artifacts)."""
+    from runner.config import load_project_config
+
+    cfg = load_project_config(project_dir)
+    path = project_dir / cfg.target_path
+    shutil.rmtree(path, ignore_errors=True)
+    log(f"Removed {path}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the three CSV files to")
+@click.option("--users", default=13000, show_default=True, help="Distinct onboarding users")
+@click.option("--seed", default=42, show_default=True, help="Random seed (same seed, same bytes)")
+@click.option("--heavy", is_flag=True, help="Many transactions per user on distinct days")
+@click.option("--debug", is_flag=True)
+@handle_errors
+def generate(out: Path, users: int, seed: int, heavy: bool, debug: bool) -> None:
+    """Generate realistic raw data with the same schema and defects as the originals."""
+    from runner.generate import generate_dataset
+
+    started = time.perf_counter()
+    counts = generate_dataset(out, users=users, seed=seed, heavy=heavy)
+    for name, rows in counts.items():
+        log(f"{name}: {rows} rows")
+    log(f"Wrote {out} in {time.perf_counter() - started:.1f}s")
+
+
+# -- services --------------------------------------------------------------------------------
+
+
+def _target(project_dir: Path, profiles_dir: Path | None, target: str | None):
+    from runner.config import load_project_config, load_target
+
+    cfg = load_project_config(project_dir)
+    return load_target(project_dir.resolve(), cfg.profile or cfg.name, target, profiles_dir)
+
+
+@main.command()
+@common_options
+@handle_errors
+def up(debug: bool, project_dir: Path, profiles_dir: Path | None, target: str | None,
+       **_: Any) -> None:
+    """Start the local services of the target: Cassandra, Thrift server, Superset."""
+    from runner import services
+
+    tgt = _target(project_dir, profiles_dir, target)
+    _SECRETS[:] = tgt.secrets()
+    started = time.perf_counter()
+    services.up(project_dir.resolve(), tgt, _render_event)
+    log(f"All services up in {time.perf_counter() - started:.1f}s")
+
+
+@main.command()
+@common_options
+@handle_errors
+def down(debug: bool, project_dir: Path, **_: Any) -> None:
+    """Stop the services this project started (by PID file)."""
+    from runner import services
+
+    for name in services.down(project_dir.resolve()):
+        log(f"stopped {name}")
+
+
+@main.command()
+@common_options
+@handle_errors
+def status(debug: bool, project_dir: Path, **_: Any) -> None:
+    """Show whether each local service runs, where, and its data folder."""
+    from runner import services
+
+    table = Table()
+    for col in ("service", "state", "address", "detail"):
+        table.add_column(col)
+    for line in services.status(project_dir.resolve()):
+        state = "[green]running[/green]" if line.running else "[red]stopped[/red]"
+        table.add_row(line.name, state, line.address, escape(line.detail))
+    console.print(table)
+
+
+@main.group()
+def superset() -> None:
+    """Superset dashboards defined in dashboards/."""
+
+
+@superset.command(name="sync")
+@common_options
+@handle_errors
+def superset_sync(debug: bool, **kwargs: Any) -> None:
+    """Apply dashboards/ to Superset through its REST API (idempotent)."""
+    from runner.build import compile_project
+
+    cp = compile_project(_run_config("superset-sync", **kwargs), check_sql=False)
+    _SECRETS[:] = cp.target.secrets()
+    if cp.target.superset is None:
+        raise RunnerError(f"target '{cp.target.name}' has no superset: section",
+                          hint="add superset: to the target in profiles.yml")
+    code = _sync_superset(cp)
+    if code:
+        raise Exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""How a model's result is stored: one function per materialization, in one registry.
+
+Every function returns once its output is complete and visible to downstream models as a temp
+view under the model's name. `table` and `cassandra` replace their output only after the new one
+is fully written, so a failure leaves the previous content in place.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runner.config import Target
+from runner.errors import MaterializationError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from runner.templating import CompiledModel
+
+
+@dataclass(frozen=True)
+class MaterializeContext:
+    spark: SparkSession
+    target: Target
+    marts_dir: Path  # target/marts: Parquet copy of every table-like model
+    full_refresh: bool = False
+
+
+@dataclass(frozen=True)
+class MaterializeResult:
+    message: str
+    rows: int | None = None
+    cassandra_rows: int | None = None
+    cassandra_seconds: float | None = None
+
+
+MaterializeFn = Callable[[MaterializeContext, "CompiledModel", "DataFrame"], MaterializeResult]
+
+
+def materialize_view(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> MaterializeResult:
+    if model.config.persist:
+        df = df.persist()
+    df.createOrReplaceTempView(model.name)
+    return MaterializeResult("created view")
+
+
+def materialize_table(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> MaterializeResult:
+    staged = _write_staged(ctx, model, df)
+    final = _promote(staged, ctx.marts_dir / model.name)
+    rows = _register_parquet(ctx.spark, model.name, final)
+    return MaterializeResult(f"table ({rows} rows)", rows=rows)
+
+
+def materialize_cassandra(
+    ctx: MaterializeContext, model: CompiledModel, df: DataFrame
+) -> MaterializeResult:
+    """Compute once into staged Parquet, upsert Cassandra from it, then promote the Parquet copy."""
+    import time
+
+    staged = _write_staged(ctx, model, df)
+    if ctx.target.cassandra is None:
+        final = _promote(staged, ctx.marts_dir / model.name)
+        rows = _register_parquet(ctx.spark, model.name, final)
+        return MaterializeResult(f"parquet only, no cassandra in target ({rows} rows)", rows=rows)
+    from runner.cassandra import write_mart
+
+    computed = ctx.spark.read.parquet(str(staged))
+    started = time.perf_counter()
+    try:
+        written = write_mart(
+            computed,
+            table=model.name,
+            config=model.config,
+            target=ctx.target.cassandra,
+            full_refresh=ctx.full_refresh,
+            model_path=str(model.path),
+        )
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - started
+    final = _promote(staged, ctx.marts_dir / model.name)
+    rows = _register_parquet(ctx.spark, model.name, final)
+    keyspace = ctx.target.cassandra.keyspace
+    return MaterializeResult(
+        f"cassandra {keyspace}.{model.name} ({rows} rows)",
+        rows=rows,
+        cassandra_rows=written,
+        cassandra_seconds=seconds,
+    )
+
+
+MATERIALIZATIONS: dict[str, MaterializeFn] = {
+    "view": materialize_view,
+    "ephemeral": materialize_view,
+    "table": materialize_table,
+    "cassandra": materialize_cassandra,
+}
+
+
+def materialize(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> MaterializeResult:
+    fn = MATERIALIZATIONS.get(model.config.materialized)
+    if fn is None:
+        raise MaterializationError(
+            f"unknown materialization '{model.config.materialized}' for model {model.name}",
+            hint=f"use one of: {', '.join(MATERIALIZATIONS)}",
+        )
+    return fn(ctx, model, df)
+
+
+def register_existing(spark: SparkSession, name: str, marts_dir: Path) -> bool:
+    """Expose a table-like model built by an earlier run; False when there is none."""
+    path = marts_dir / name
+    if not (path / "_SUCCESS").exists():
+        return False
+    _register_parquet(spark, name, path)
+    return True
+
+
+def _write_staged(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> Path:
+    ctx.marts_dir.mkdir(parents=True, exist_ok=True)
+    staged = ctx.marts_dir / f".{model.name}.staged-{uuid.uuid4().hex[:8]}"
+    try:
+        df.write.mode("overwrite").parquet(str(staged))
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return staged
+
+
+def _promote(staged: Path, final: Path) -> Path:
+    """Swap the staged folder in; the old one is removed only after the new one is in place."""
+    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+    if final.exists():
+        final.rename(old)
+    staged.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _register_parquet(spark: SparkSession, name: str, path: Path) -> int:
+    df = spark.read.parquet(str(path))
+    df.createOrReplaceTempView(name)
+    return df.count()

@@ -1,0 +1,102 @@
+"""One SparkSession per run, built from the target; Spark errors become ExecutionError."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runner.config import SparkTarget
+from runner.errors import ExecutionError, Location, ServiceError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from runner.templating import CompiledModel
+
+JAVA17_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+
+
+def ensure_java_home() -> None:
+    """Spark 3.5 needs Java 17 (or 11); never pick up a newer JDK by accident."""
+    current = os.environ.get("JAVA_HOME")
+    if current and "17" in Path(current).name:
+        return
+    if JAVA17_HOME.exists():
+        os.environ["JAVA_HOME"] = str(JAVA17_HOME)
+
+
+def session_conf(target: SparkTarget, warehouse: Path) -> dict[str, str]:
+    """Default Spark settings for a build, then the target's own `conf`, which wins."""
+    conf = {
+        "spark.driver.memory": target.driver_memory,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.warehouse.dir": str(warehouse),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    }
+    log4j = Path(__file__).with_name("log4j2.properties")
+    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j}"
+    if target.master.startswith("local"):
+        conf["spark.driver.host"] = "127.0.0.1"
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+    conf.update(target.conf)
+    return conf
+
+
+def create_session(target: SparkTarget, warehouse: Path, extra: dict[str, str]) -> SparkSession:
+    """Start (or reuse, inside one process) the SparkSession for a run."""
+    ensure_java_home()
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(target.master).appName(target.app_name)
+    for key, value in {**session_conf(target, warehouse), **extra}.items():
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # py4j/JVM start-up failures have no common type
+        raise ServiceError(
+            f"could not start Spark (master {target.master}): {str(exc).splitlines()[0]}",
+            hint="check the spark: section of your profile and that Java 17 is installed",
+        ) from exc
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+_POS = re.compile(r"line (\d+),? pos (\d+)")
+
+
+def run_sql(spark: SparkSession, model: CompiledModel, raw_sql: str) -> DataFrame:
+    """Analyse a compiled model with Spark; errors point at the model's `.sql` file."""
+    from pyspark.errors import PySparkException
+
+    try:
+        return spark.sql(model.sql)
+    except PySparkException as exc:
+        raise to_execution_error(exc, model, raw_sql) from exc
+
+
+def to_execution_error(exc: BaseException, model: CompiledModel, raw_sql: str) -> ExecutionError:
+    """Translate a Spark error raised while running `model` into an ExecutionError."""
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    first = re.sub(r"\s*SQLSTATE: \w+", "", first)
+    match = _POS.search(text)
+    location = Location(model.path)
+    if match:
+        location = Location(
+            model.path, model.source_line(int(match.group(1))), int(match.group(2)) + 1
+        )
+    return ExecutionError(
+        f"Spark error in model {model.name}: {first}",
+        location=location,
+        source=raw_sql if match else None,
+        hint=f"compiled SQL: target/compiled/{model.path}",
+    )

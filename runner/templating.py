@@ -1,0 +1,276 @@
+"""Render models with Jinja: ref(), source(), config(), var(), env_var(), is_incremental() + macros.
+
+Rendering a model records what it refers to, so the graph comes from the templates themselves.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from pydantic import ValidationError
+
+from runner.config import ModelConfig
+from runner.errors import CompilationError, Location
+from runner.project import Model, Project, folder_config, normalize_name
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A model after rendering."""
+
+    name: str
+    path: Path
+    sql: str
+    refs: tuple[str, ...]
+    sources: tuple[tuple[str, str], ...]
+    config: ModelConfig
+    line_map: tuple[int, ...]  # compiled line i (0-based) -> source line (1-based)
+
+    def source_line(self, compiled_line: int) -> int:
+        """Map a 1-based line of the compiled SQL to the line in the `.sql` file."""
+        if not self.line_map:
+            return compiled_line
+        idx = min(max(compiled_line - 1, 0), len(self.line_map) - 1)
+        return self.line_map[idx]
+
+
+@dataclass
+class _ModelState:
+    model: Model
+    refs: list[str] = field(default_factory=list)
+    sources: list[tuple[str, str]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class Renderer:
+    """Owns one Jinja environment with every macro loaded; renders models one at a time."""
+
+    def __init__(
+        self,
+        project: Project,
+        vars: dict[str, Any] | None = None,
+        *,
+        existing_relations: set[str] | None = None,
+        full_refresh: bool = False,
+    ) -> None:
+        self.project = project
+        self.vars = {**project.config.vars, **(vars or {})}
+        self.existing = existing_relations or set()
+        self.full_refresh = full_refresh
+        self._state: _ModelState | None = None
+        sources = {str(m.path): m.raw_sql for m in project.models.values()}
+        sources.update({str(m.path): m.text for m in project.macros})
+        sources.update({str(t.path): t.text for t in project.singular_tests})
+        self.env = jinja2.Environment(
+            loader=jinja2.FunctionLoader(lambda name: sources.get(name)),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        self.env.globals.update(
+            ref=self._ref,
+            source=self._source,
+            config=self._config,
+            var=self._var,
+            env_var=_env_var,
+            is_incremental=self._is_incremental,
+            run_started_at=None,
+        )
+        for macro in project.macros:
+            module = self._load(macro.path).make_module()
+            for name in dir(module):
+                if not name.startswith("_"):
+                    self.env.globals[name] = getattr(module, name)
+
+    def _load(self, path: Path) -> jinja2.Template:
+        try:
+            return self.env.get_template(str(path))
+        except jinja2.TemplateSyntaxError as exc:
+            raise CompilationError(
+                f"Jinja syntax error: {exc.message}",
+                location=Location(path, exc.lineno),
+                source=exc.source,
+                hint="check the {% %} / {{ }} tags on that line",
+            ) from exc
+
+    def render(self, model: Model) -> CompiledModel:
+        """Render one model; raises CompilationError pointing at the model's file and line."""
+        self._state = _ModelState(model)
+        try:
+            sql = self._load(model.path).render()
+        except CompilationError:
+            raise
+        except jinja2.TemplateError as exc:
+            line = _template_line(exc, model)
+            raise CompilationError(
+                f"Jinja error in model {model.name}: {exc}",
+                location=Location(model.path, line),
+                source=model.raw_sql,
+            ) from exc
+        state, self._state = self._state, None
+        merged = {**folder_config(self.project.config, model), **model.yaml_config, **state.config}
+        try:
+            config = ModelConfig.model_validate(merged)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise CompilationError(
+                f"invalid config for model {model.name}: "
+                f"{'.'.join(map(str, first['loc']))}: {first['msg']}",
+                location=Location(model.path, _find_line(model.raw_sql, r"config\s*\(")),
+                source=model.raw_sql,
+            ) from exc
+        return CompiledModel(
+            name=model.name,
+            path=model.path,
+            sql=sql.strip() + "\n",
+            refs=tuple(dict.fromkeys(state.refs)),
+            sources=tuple(dict.fromkeys(state.sources)),
+            config=config,
+            line_map=map_lines(model.raw_sql, sql.strip() + "\n"),
+        )
+
+    def render_text(self, path: Path) -> tuple[str, list[str], list[tuple[str, str]]]:
+        """Render a non-model template (a singular test): SQL, refs and sources."""
+        self._state = _ModelState(Model(name=path.stem, path=path, raw_sql="", fqn=(path.stem,)))
+        try:
+            sql = self._load(path).render()
+        except jinja2.TemplateError as exc:
+            raise CompilationError(f"Jinja error: {exc}", location=Location(path)) from exc
+        state, self._state = self._state, None
+        return sql, state.refs, state.sources
+
+    # -- functions available in templates ------------------------------------------------------
+
+    def _current(self) -> _ModelState:
+        assert self._state is not None, "ref()/source()/config() called outside a model render"
+        return self._state
+
+    def _ref(self, name: str) -> str:
+        state = self._current()
+        key = normalize_name(name)
+        if key not in self.project.models:
+            close = difflib.get_close_matches(key, list(self.project.models), n=1)
+            raise CompilationError(
+                f"model '{name}' not found (in ref() of model {state.model.name})",
+                location=Location(
+                    state.model.path,
+                    _find_line(state.model.raw_sql, rf"ref\(\s*['\"]{re.escape(name)}['\"]"),
+                ),
+                source=state.model.raw_sql or None,
+                hint=f"did you mean ref('{close[0]}')?" if close else "check the model name",
+            )
+        state.refs.append(key)
+        return f"`{key}`"
+
+    def _source(self, source_name: str, table: str) -> str:
+        state = self._current()
+        key = (normalize_name(source_name), normalize_name(table))
+        if key not in self.project.sources:
+            known = [f"{s}.{t}" for s, t in self.project.sources]
+            close = difflib.get_close_matches(f"{key[0]}.{key[1]}", known, n=1)
+            raise CompilationError(
+                f"source '{source_name}.{table}' not found (in model {state.model.name})",
+                location=Location(
+                    state.model.path,
+                    _find_line(state.model.raw_sql, rf"source\(\s*['\"]{re.escape(source_name)}"),
+                ),
+                source=state.model.raw_sql or None,
+                hint=f"did you mean '{close[0]}'?" if close else "declare it in a sources: YAML",
+            )
+        state.sources.append(key)
+        return f"`{source_view_name(*key)}`"
+
+    def _config(self, **kwargs: Any) -> str:
+        self._current().config.update(kwargs)
+        return ""
+
+    def _var(self, name: str, default: Any = jinja2.Undefined) -> Any:
+        if name in self.vars:
+            return self.vars[name]
+        if default is not jinja2.Undefined:
+            return default
+        state = self._state
+        raise CompilationError(
+            f"variable '{name}' is not defined",
+            location=Location(state.model.path, _find_line(state.model.raw_sql, rf"var\(\s*['\"]{name}"))
+            if state
+            else None,
+            source=state.model.raw_sql if state else None,
+            hint=f"set it under vars: in runner_project.yml or pass --vars '{{{name}: ...}}'",
+        )
+
+    def _is_incremental(self) -> bool:
+        state = self._current()
+        materialized = {**folder_config(self.project.config, state.model), **state.config}.get(
+            "materialized"
+        )
+        return (
+            materialized == "incremental"
+            and not self.full_refresh
+            and state.model.name in self.existing
+        )
+
+
+def source_view_name(source_name: str, table: str) -> str:
+    """The temp view a source table is registered as.
+
+    Example:
+        >>> source_view_name("raw", "dim_users")
+        'src__raw__dim_users'
+    """
+    return f"src__{source_name}__{table}"
+
+
+def _env_var(name: str, default: str | None = None) -> str:
+    if name in os.environ:
+        return os.environ[name]
+    if default is not None:
+        return default
+    raise CompilationError(
+        f"environment variable '{name}' is not set", hint=f"export {name}=... or give a default"
+    )
+
+
+def _find_line(text: str, pattern: str) -> int | None:
+    match = re.search(pattern, text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _template_line(exc: BaseException, model: Model) -> int | None:
+    lineno = getattr(exc, "lineno", None)
+    if lineno:
+        return int(lineno)
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == str(model.path):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def map_lines(source: str, rendered: str) -> tuple[int, ...]:
+    """For each rendered line, the 1-based source line it most likely came from.
+
+    Equal lines map one to one; lines produced by a Jinja block map to the block's first line.
+
+    Example:
+        >>> map_lines("{{ config(x=1) }}\\nselect 1\\nfrom t", "\\nselect 1\\nfrom t")
+        (1, 2, 3)
+    """
+    src = source.splitlines()
+    out = rendered.splitlines()
+    result = [1] * len(out)
+    matcher = difflib.SequenceMatcher(None, src, out, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for k, j in enumerate(range(j1, j2)):
+            if tag == "equal":
+                result[j] = i1 + k + 1
+            else:
+                result[j] = min(i1 + min(k, max(i2 - i1 - 1, 0)), max(len(src) - 1, 0)) + 1
+    return tuple(result)
