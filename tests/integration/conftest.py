@@ -1,0 +1,73 @@
+"""Integration fixtures: one SparkSession per test run, the CLI run in-process, mart readers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The session every in-process `runner` call reuses (getOrCreate)."""
+    from runner.config import SparkTarget
+    from runner.spark import create_session
+
+    extra: dict[str, str] = {}
+    try:
+        from runner.cassandra_node import ensure_connector_jars
+
+        jars = ensure_connector_jars(ROOT)
+        extra = {
+            "spark.jars": ",".join(str(j) for j in jars),
+            "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
+        }
+    except ImportError:
+        pass
+    session = create_session(
+        SparkTarget(master="local[2]", conf={"spark.sql.shuffle.partitions": "4"}),
+        ROOT / "target" / "test-warehouse",
+        extra,
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def run_runner(spark):
+    """Run the real CLI in-process: run_runner(["build", ...], project_dir=...) -> click Result."""
+    from runner.cli import main
+
+    def invoke(args: list[str], project_dir: Path | str | None = None,
+               env: dict[str, str] | None = None) -> Result:
+        full = list(args)
+        if project_dir is not None:
+            full += ["--project-dir", str(project_dir)]
+        result = CliRunner().invoke(main, full, env=env, catch_exceptions=False)
+        return result
+
+    return invoke
+
+
+def read_mart(project_dir: Path | str, name: str) -> pd.DataFrame:
+    """A mart's rows from its Parquet copy under target/marts/<name>."""
+    return pd.read_parquet(Path(project_dir) / "target" / "marts" / name)
+
+
+@pytest.fixture(scope="session")
+def mart_reader():
+    return read_mart
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.slow)
+
+
+os.environ.setdefault("PYSPARK_PYTHON", str(Path(os.sys.executable)))
