@@ -209,10 +209,10 @@ def build(debug: bool, no_superset: bool, **kwargs: Any) -> None:
 
 def _sync_superset(cp: Any) -> int:
     """Sync dashboards after a build; returns 0, or 3 when Superset failed (marts are written)."""
-    from runner import dashboards_sync
+    from runner import services
 
     try:
-        result = dashboards_sync.sync(cp, _render_event)
+        result = services.sync_dashboards(cp, _render_event)
     except RunnerError as exc:
         err_console.print(f"[red]Error: {escape(scrub_secrets(str(exc), _SECRETS))}[/red]")
         err_console.print("The marts were written; only the Superset sync failed (exit code 3).")
@@ -348,6 +348,18 @@ def _target(project_dir: Path, profiles_dir: Path | None, target: str | None):
 
     cfg = load_project_config(project_dir)
     return load_target(project_dir.resolve(), cfg.profile or cfg.name, target, profiles_dir)
+
+
+@main.command()
+@click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+@click.option("--debug", is_flag=True)
+@handle_errors
+def setup(project_dir: Path, debug: bool) -> None:
+    """Install what the local services need: Maven jars, the Superset venv, Chromium."""
+    from runner import services
+
+    services.setup(project_dir.resolve(), _render_event)
+    log("Setup complete.")
 
 
 @main.command()

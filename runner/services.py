@@ -165,3 +165,53 @@ def status(project_dir: Path) -> list[ServiceLine]:
     except ImportError:
         pass
     return lines
+
+
+def sync_dashboards(cp: Any, callback: Callable[[Event], None]) -> Any:
+    """Bring up Superset (managed targets only) and apply dashboards/ with the models' docs."""
+    from runner import superset, superset_service
+
+    target = cp.target
+    assert target.superset is not None
+    if target.superset.managed:
+        up(cp.project.dir, target, callback)
+    docs = {
+        name: {c.name: c.description for c in model.columns}
+        for name, model in cp.project.models.items()
+    }
+    keyspace = target.cassandra.keyspace if target.cassandra else "default"
+    dashboards_dir = cp.project.dir / cp.project.config.dashboard_paths[0]
+    started = time.perf_counter()
+    result = superset.sync_dashboards(
+        target.superset, dashboards_dir, cassandra_keyspace=keyspace, model_docs=docs
+    )
+    _info(callback, f"Superset synced in {time.perf_counter() - started:.1f}s")
+    del superset_service
+    return result
+
+
+def setup(project_dir: Path, callback: Callable[[Event], None]) -> None:
+    """Install what the services need, once: Maven jars, the Superset venv, Chromium."""
+    import os
+    import shutil
+    import subprocess
+
+    from runner import cassandra_node
+
+    started = time.perf_counter()
+    cassandra_node.ensure_jars(project_dir)
+    cassandra_node.ensure_connector_jars(project_dir)
+    _info(callback, f"Cassandra and connector jars ready ({time.perf_counter() - started:.1f}s)")
+    try:
+        from runner import superset_service
+    except ImportError:
+        superset_service = None  # type: ignore[assignment]
+    if superset_service is not None and hasattr(superset_service, "ensure_venv"):
+        started = time.perf_counter()
+        superset_service.ensure_venv(project_dir)
+        _info(callback, f"Superset environment ready ({time.perf_counter() - started:.1f}s)")
+    if shutil.which("chromium") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        _info(callback, "Installing Chromium (headless dashboard screenshots) ...")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True,
+                       capture_output=True)
