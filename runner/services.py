@@ -169,7 +169,7 @@ def status(project_dir: Path) -> list[ServiceLine]:
 
 def sync_dashboards(cp: Any, callback: Callable[[Event], None]) -> Any:
     """Bring up Superset (managed targets only) and apply dashboards/ with the models' docs."""
-    from runner import superset, superset_service
+    from runner import superset
 
     target = cp.target
     assert target.superset is not None
@@ -186,7 +186,6 @@ def sync_dashboards(cp: Any, callback: Callable[[Event], None]) -> Any:
         target.superset, dashboards_dir, cassandra_keyspace=keyspace, model_docs=docs
     )
     _info(callback, f"Superset synced in {time.perf_counter() - started:.1f}s")
-    del superset_service
     return result
 
 
