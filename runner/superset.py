@@ -10,6 +10,7 @@ with that mark that left the definition is deleted; charts made by hand are neve
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,13 +127,17 @@ def _error_message(resp: requests.Response) -> str:
         data = resp.json()
     except ValueError:
         return resp.text.strip()[:300] or resp.reason
+    msg = json.dumps(data)
     if isinstance(data, dict):
         if "message" in data:
-            msg = data["message"]
-            return msg if isinstance(msg, str) else json.dumps(msg)
-        if data.get("errors"):
-            return "; ".join(str(e.get("message", e)) for e in data["errors"])
-    return json.dumps(data)[:300]
+            msg = data["message"] if isinstance(data["message"], str) else json.dumps(data["message"])
+        elif data.get("errors"):
+            msg = "; ".join(str(e.get("message", e)) for e in data["errors"])
+    # Spark errors come wrapped in the whole Java stack trace; keep Spark's own message.
+    spark = re.search(r"errorMessage='(.*?)(?:\\n|', operationHandle)", msg, re.DOTALL)
+    if spark:
+        msg = spark.group(1)
+    return msg if len(msg) <= 800 else msg[:800] + " ..."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,6 +241,8 @@ def _big_number(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     params = {"metric": spec["metric"], "y_axis_format": spec.get("format", "SMART_NUMBER"),
               "header_font_size": 0.4, "subheader_font_size": 0.15,
               "subheader": spec.get("subheader", "")}  # fmt: skip
+    if spec.get("time_format"):  # the metric is a timestamp (e.g. MAX(finished_at))
+        params.update(time_format=spec["time_format"], force_timestamp_formatting=True)
     return params, {"metrics": [spec["metric"]], "columns": [], "row_limit": 1}
 
 
@@ -248,10 +255,13 @@ def _table(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         "show_cell_bars": False, "allow_render_html": False,
         "order_desc": bool(order and not order[0][1]),
     }  # fmt: skip
+    if spec.get("formats"):
+        params["column_config"] = {c: {"d3NumberFormat": f} for c, f in spec["formats"].items()}
     if "columns" in spec:
         params.update(query_mode="raw", all_columns=spec["columns"],
                       order_by_cols=[json.dumps([c, asc]) for c, asc in order])  # fmt: skip
-        query = {"columns": spec["columns"], "metrics": [], "orderby": [list(o) for o in order]}
+        # metrics None (not []) is what makes Superset run a raw, ungrouped query
+        query = {"columns": spec["columns"], "metrics": None, "orderby": [list(o) for o in order]}
     else:
         params.update(query_mode="aggregate", groupby=spec["groupby"], metrics=spec["metrics"])
         query = {"columns": spec["groupby"], "metrics": spec["metrics"],

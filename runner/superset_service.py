@@ -539,14 +539,23 @@ def _wait_health(
 # Both
 
 
-def stop_all(project_dir: Path, timeout: float = 30) -> list[str]:
+def stop_all(
+    project_dir: Path, timeout: float = 30, *, names: tuple[str, ...] = ("superset", "thrift")
+) -> list[str]:
     """Stop the Superset and Thrift processes this project started (by PID file).
+
+    Args:
+        project_dir: the project folder.
+        timeout: seconds to wait after SIGTERM before SIGKILL.
+        names: which services to stop.
 
     Returns:
         The names of the services that were running and are now stopped.
     """
     stopped = []
     for svc in (_superset(project_dir), _thrift(project_dir)):
+        if svc.name not in names:
+            continue
         pid = _live_pid(svc)
         if pid is not None:
             _terminate(pid, timeout)

@@ -7,7 +7,7 @@ Until the real marts exist, `superset_marts` writes tables with the exact mart s
 
 Environment:
     RUNNER_IT_CASSANDRA_HOST / RUNNER_IT_CASSANDRA_PORT: an already running Cassandra node
-        (default 127.0.0.1:9042; started with `runner.cassandra_node` when that module exists).
+        (default: the `cassandra_node` fixture of cassandra_fixtures.py).
     RUNNER_IT_SUPERSET_KEYSPACE: the throwaway keyspace (default `superset_it`).
 """
 
@@ -31,7 +31,16 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 from runner.config import CassandraTarget, SupersetTarget
-from runner.superset_service import ServiceInfo, ensure_superset, ensure_thrift, status, stop_all
+from runner.errors import ServiceError
+from runner.superset_service import (
+    ServiceInfo,
+    ensure_superset,
+    ensure_superset_venv,
+    ensure_thrift,
+    hive_query,
+    status,
+    stop_all,
+)
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
@@ -246,3 +255,283 @@ def create_test_marts(session: Session, keyspace: str, *, users: int = 400) -> N
         )
         for row in rows:
             session.execute(stmt, [row[c] for c in cols])
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _thrift_cassandra() -> tuple[str, int] | None:
+    """The Cassandra a running managed Thrift server reads (its catalog is fixed at start)."""
+    if not any(s.running for s in status(PROJECT_DIR) if s.name == "thrift"):
+        return None
+    conf = dict(
+        line.split(" ", 1) for line in
+        (PROJECT_DIR / ".runner" / "thrift" / "spark.conf").read_text().splitlines() if " " in line
+    )  # fmt: skip
+    host = conf["spark.cassandra.connection.host"].split(",")[0]
+    return host, int(conf.get("spark.cassandra.connection.port", "9042"))
+
+
+@pytest.fixture(scope="session")
+def superset_cassandra(request: pytest.FixtureRequest) -> CassandraTarget:
+    """The Cassandra the Superset tests use, keyspace $RUNNER_IT_SUPERSET_KEYSPACE (superset_it).
+
+    The one a running Thrift server reads, else $RUNNER_IT_CASSANDRA_HOST/_PORT, else the
+    `cassandra_node` fixture of cassandra_fixtures.py (conftest imports it).
+    """
+    keyspace = os.environ.get("RUNNER_IT_SUPERSET_KEYSPACE", "superset_it")
+    running = _thrift_cassandra()
+    if running:
+        return CassandraTarget(hosts=[running[0]], port=running[1], keyspace=keyspace)
+    if os.environ.get("RUNNER_IT_CASSANDRA_PORT"):
+        host = os.environ.get("RUNNER_IT_CASSANDRA_HOST", "127.0.0.1")
+        port = int(os.environ["RUNNER_IT_CASSANDRA_PORT"])
+        return CassandraTarget(hosts=[host], port=port, keyspace=keyspace)
+    node = request.getfixturevalue("cassandra_node")
+    return node.target.model_copy(update={"keyspace": keyspace})
+
+
+@pytest.fixture(scope="session")
+def superset_marts(
+    superset_cassandra: CassandraTarget, superset_stack: SupersetStack
+) -> Iterator[str]:
+    """The throwaway keyspace with every mart table and deterministic rows; dropped at the end.
+
+    Ready once the Thrift server lists every table: the Cassandra driver inside Spark learns
+    about schema changes through debounced events.
+    """
+    from cassandra.cluster import Cluster
+
+    target = superset_cassandra
+    cluster = Cluster(target.hosts, port=target.port)
+    session = cluster.connect()
+    create_test_marts(session, target.keyspace)
+    python = ensure_superset_venv(PROJECT_DIR)
+    sql = [f"SHOW TABLES IN cass.{target.keyspace}"]
+    deadline = time.monotonic() + 60
+    seen: set[str] = set()
+    while time.monotonic() < deadline and not set(MART_DDL) <= seen:
+        try:
+            seen = {row[1] for row in hive_query(python, "127.0.0.1", 10000, sql)[0]}
+        except ServiceError:
+            pass
+        time.sleep(0.5)
+    assert set(MART_DDL) <= seen, f"Thrift server sees only {sorted(seen)}"
+    yield target.keyspace
+    session.execute(f"DROP KEYSPACE IF EXISTS {target.keyspace}")
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def superset_stack(superset_cassandra: CassandraTarget) -> Iterator[SupersetStack]:
+    """Spark Thrift Server + Superset, started once per run; stops only what it started."""
+    superset = SupersetTarget(managed=True, database_name="superset_it")
+    thrift_info = ensure_thrift(PROJECT_DIR, superset_cassandra, superset)
+    superset_info = ensure_superset(PROJECT_DIR, superset)
+    yield SupersetStack(PROJECT_DIR, superset, superset_cassandra, thrift_info, superset_info)
+    started = tuple(i.name for i in (superset_info, thrift_info) if i.started)
+    if started:
+        stop_all(PROJECT_DIR, names=started)
+    assert not any(s.running for s in status(PROJECT_DIR) if s.name in started)
+
+
+# ---------------------------------------------------------------------------------------------
+# Headless Chromium screenshot over the DevTools protocol (no Selenium/Playwright)
+
+CHROMIUM_APT = "apt-get update && apt-get install -y chromium"
+ERROR_TEXTS = (
+    "Unexpected error", "There is no chart definition", "Internal server error", "Network error",
+    "Exception", "not found", "Error running query",
+)
+PAGE_STATE_JS = """JSON.stringify({
+  charts: document.querySelectorAll('.chart-container, [data-test="chart-container"]').length,
+  loading: document.querySelectorAll('.loading, [data-test="loading-indicator"]').length,
+  drawn: document.querySelectorAll('.dashboard-chart canvas, .dashboard-chart svg, '
+         + '.dashboard-chart table, .big_number, .superset-legacy-chart-big-number').length,
+  text: document.body ? document.body.innerText : ''
+})"""
+
+
+class _WebSocket:
+    """The least of RFC 6455 a CDP client needs: masked text frames out, any frames in."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            .encode()
+        )
+        self.file = self.sock.makefile("rb")
+        status_line = self.file.readline()
+        if b" 101 " not in status_line:
+            raise RuntimeError(f"websocket handshake failed: {status_line!r}")
+        while self.file.readline() not in (b"\r\n", b""):
+            pass
+
+    def send(self, text: str) -> None:
+        data = text.encode()
+        mask = os.urandom(4)
+        n = len(data)
+        head = bytes([0x81]) + (
+            bytes([0x80 | n]) if n < 126
+            else bytes([0x80 | 126]) + struct.pack(">H", n) if n < 65536
+            else bytes([0x80 | 127]) + struct.pack(">Q", n)
+        )
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def recv(self) -> str:
+        chunks = []
+        while True:
+            b1, b2 = self.file.read(2)
+            n = b2 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self.file.read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self.file.read(8))[0]
+            payload = self.file.read(n)
+            opcode = b1 & 0x0F
+            if opcode == 8:
+                raise ConnectionError("DevTools closed the websocket")
+            if opcode in (0, 1, 2):
+                chunks.append(payload)
+                if b1 & 0x80:
+                    return b"".join(chunks).decode()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _Cdp:
+    def __init__(self, ws: _WebSocket) -> None:
+        self.ws = ws
+        self.next_id = 0
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self.next_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _login_cookie(base: str, username: str, password: str) -> str:
+    import re
+
+    import requests
+
+    s = requests.Session()
+    html = s.get(f"{base}/login/", timeout=30).text
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    form = {"username": username, "password": password}
+    if match:
+        form["csrf_token"] = match.group(1)
+    s.post(f"{base}/login/", data=form, timeout=30, allow_redirects=False)
+    cookie = s.cookies.get("session")
+    if not cookie:
+        raise RuntimeError("Superset login for the screenshot failed (no session cookie)")
+    return cookie
+
+
+def take_screenshot(
+    dashboard_url: str, username: str, password: str, out: Path, *,
+    width: int = 1600, height: int = 2400, timeout: float = 120,
+) -> dict[str, Any]:
+    """Log in, render `dashboard_url` in headless Chromium and save a PNG to `out`.
+
+    Returns:
+        The page state when the shot was taken: chart count, spinners left, drawn charts, text.
+    """
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip(f"chromium is not installed ({CHROMIUM_APT})")
+    base = dashboard_url.split("/superset/")[0]
+    cookie = _login_cookie(base, username, password)
+    port = _free_port()
+    profile = tempfile.mkdtemp(prefix="runner-chromium-")
+    proc = subprocess.Popen(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--hide-scrollbars", f"--user-data-dir={profile}",
+         "--remote-debugging-address=127.0.0.1", f"--remote-debugging-port={port}",
+         f"--window-size={width},{height}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        import requests
+
+        deadline = time.monotonic() + 30
+        pages: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not pages:
+            try:
+                pages = [p for p in requests.get(f"http://127.0.0.1:{port}/json", timeout=2).json()
+                         if p.get("type") == "page"]
+            except requests.RequestException:
+                time.sleep(0.2)
+        if not pages:
+            raise RuntimeError("chromium's DevTools endpoint did not come up")
+        ws = _WebSocket(pages[0]["webSocketDebuggerUrl"], timeout=timeout)
+        cdp = _Cdp(ws)
+        cdp.call("Network.enable")
+        cdp.call("Network.setCookie", name="session", value=cookie, domain="127.0.0.1", path="/")
+        cdp.call("Page.enable")
+        cdp.call("Page.navigate", url=dashboard_url)
+        state: dict[str, Any] = {}
+        deadline = time.monotonic() + timeout
+        settled_since = None
+        while time.monotonic() < deadline:
+            res = cdp.call("Runtime.evaluate", expression=PAGE_STATE_JS, returnByValue=True)
+            state = json.loads(res["result"]["value"])
+            ready = state["charts"] > 0 and state["loading"] == 0 and state["drawn"] > 0
+            settled_since = (settled_since or time.monotonic()) if ready else None
+            if settled_since and time.monotonic() - settled_since > 2:  # let animations end
+                break
+            time.sleep(0.5)
+        # A plain viewport capture: captureBeyondViewport renders an empty grey body.
+        shot = cdp.call("Page.captureScreenshot", format="png")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(base64.b64decode(shot["data"]))
+        ws.close()
+        return state
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def image_stats(python: Path, png: Path) -> dict[str, float]:
+    """Size, per-channel standard deviation and distinct colours of a PNG (Pillow, Superset venv)."""
+    code = (
+        "import json,sys; from PIL import Image, ImageStat; im=Image.open(sys.argv[1]).convert('RGB');"
+        "st=ImageStat.Stat(im); small=im.resize((200, 300));"
+        "print(json.dumps({'width': im.width, 'height': im.height, 'stddev': max(st.stddev),"
+        "'colors': len(set(small.getdata()))}))"
+    )
+    out = subprocess.run([str(python), "-c", code, str(png)], capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    return json.loads(out.stdout)
