@@ -1,19 +1,21 @@
-"""Compile the project and walk the selected DAG on Spark: materialize, skip what follows a failure."""
+"""Compile the project and walk the selected DAG on Spark: materialize, test, skip what follows a
+failure."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner import artifacts
 from runner.config import Target, load_target
+from runner.data_tests import DataTest, collect_tests, select_tests
 from runner.errors import CompilationError, CycleError, ExecutionError, Location, RunnerError
-from runner.graph import Graph, CycleFound
+from runner.graph import CycleFound, Graph
 from runner.project import Project, load_project
 from runner.selection import NodeInfo, select
 from runner.sql import check_all, concat_errors
@@ -21,6 +23,9 @@ from runner.templating import CompiledModel, Renderer
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from runner.interrupts import InterruptWatch
+    from runner.materializations import MaterializeContext
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class RunConfig:
     exclude: tuple[str, ...] = ()
     full_refresh: bool = False
     fail_fast: bool = False
+    store_failures: bool = False
     state_path: Path | None = None
     command: str = "build"
     args: dict[str, Any] = field(default_factory=dict)
@@ -48,18 +54,26 @@ class CompiledProject:
     models: dict[str, CompiledModel]
     graph: Graph
     selected: list[str]
+    tests: dict[str, DataTest] = field(default_factory=dict)
+    selected_tests: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class NodeResult:
     name: str
-    status: str  # success | error | skipped | warn
+    status: str  # success | error | skipped | warn (a test: success = pass, error = fail/error)
     message: str
     seconds: float = 0.0
     rows: int | None = None
-    materialized: str = ""
+    materialized: str = ""  # a test: "test"
     path: str = ""
     timing: dict[str, float] = field(default_factory=dict)
+    resource_type: str = "model"  # model | test
+    failures: int | None = None  # a test that ran: its failing rows
+
+    @property
+    def unique_id(self) -> str:
+        return f"{self.resource_type}.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -70,10 +84,11 @@ class RunResult:
     results: list[NodeResult]
     target: str
     phases: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False  # SIGINT stopped the run; the rest is skipped
 
     @property
     def success(self) -> bool:
-        return not any(r.status == "error" for r in self.results)
+        return not self.interrupted and not any(r.status == "error" for r in self.results)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -85,6 +100,7 @@ class NodeStarted:
     total: int
     name: str
     materialized: str
+    resource_type: str = "model"
 
 
 @dataclass(frozen=True)
@@ -137,10 +153,16 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
         n: NodeInfo(n, m.path.as_posix(), tuple(m.config.tags), m.config.model_dump())
         for n, m in compiled.items()
     }
+    tests = collect_tests(project, renderer, compiled)
     state = None
+    modified_tests = None
     if cfg.state_path is not None:
-        state = artifacts.state_predicate(cfg.state_path, project, compiled)
+        state = artifacts.state_predicate(cfg.state_path, project, compiled, tests)
+        modified_tests = {n for n, t in tests.items() if state(t.unique_id, "modified")}
     selected = select(graph, infos, cfg.select, cfg.exclude, state=state)
+    selected_tests = select_tests(
+        tests, selected, cfg.select, cfg.exclude, modified=modified_tests
+    )
     if check_sql:
         errors = check_all([(compiled[n], project.models[n].raw_sql) for n in selected])
         if len(errors) == 1:
@@ -152,8 +174,43 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
         path = out / compiled[name].path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(compiled[name].sql)
+    for name in selected_tests:
+        path = out / "tests" / f"{name}.sql"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(tests[name].sql + "\n")
     merged_vars = {**project.config.vars, **cfg.vars}
-    return CompiledProject(project, target, merged_vars, compiled, graph, selected)
+    return CompiledProject(
+        project, target, merged_vars, compiled, graph, selected, tests, selected_tests
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a run: build a model or run a test."""
+
+    resource_type: str  # model | test
+    name: str
+
+
+def plan_steps(cp: CompiledProject, command: str) -> list[Step]:
+    """Selected models in graph order, each test right after the last model it reads.
+
+    `run` builds models only, `test` runs tests only, `build` does both.
+    """
+    models = set(cp.selected) if command != "test" else set()
+    tests = cp.selected_tests if command in ("build", "test") else []
+    position = {n: i for i, n in enumerate(cp.graph.order())}
+    anchored: dict[str | None, list[str]] = {}
+    for name in tests:
+        refs = cp.tests[name].refs
+        anchor = max(refs, key=position.__getitem__) if refs else None
+        anchored.setdefault(anchor, []).append(name)
+    steps = [Step("test", t) for t in anchored.get(None, [])]
+    for model in cp.graph.order():
+        if model in models:
+            steps.append(Step("model", model))
+        steps += [Step("test", t) for t in anchored.get(model, [])]
+    return steps
 
 
 def run_build(
@@ -162,28 +219,77 @@ def run_build(
     *,
     spark: SparkSession | None = None,
 ) -> RunResult:
-    """Build the selected models in graph order. Returns results; never raises for a model error.
+    """Build the selected models and run their tests in graph order; never raises for a node.
+
+    A failed model, or a failed `error` test, skips its model's descendants; independent
+    branches go on. SIGINT finishes or cancels the running step and skips the rest.
 
     Args:
-        cfg: the run's options.
+        cfg: the run's options (`command` run / build / test says which steps run).
         callback: receives progress events (the CLI renders them).
         spark: an existing session to use (tests); by default one is created from the target.
+
+    Returns:
+        One result per planned step, in order, also written to `target/run_results.json`.
     """
     from runner import services
-    from runner.materializations import MaterializeContext, materialize
-    from runner.spark import create_session, run_sql, to_execution_error
+    from runner.interrupts import InterruptWatch
 
     started_at = datetime.now(timezone.utc)
     phases: dict[str, float] = {}
     t0 = time.perf_counter()
     cp = compile_project(cfg)
     phases["compile"] = time.perf_counter() - t0
-    project, target = cp.project, cp.target
-    uses_cassandra = any(cp.models[n].config.materialized == "cassandra" for n in cp.selected)
+    steps = plan_steps(cp, cfg.command)
+    built = [s.name for s in steps if s.resource_type == "model"]
+    uses_cassandra = any(cp.models[n].config.materialized == "cassandra" for n in built)
+    results: list[NodeResult] = []
+    with InterruptWatch() as watch:
+        try:
+            session = _prepare(cp, spark, built, steps, phases, callback, watch)
+            t_nodes = time.perf_counter()
+            _walk(cp, cfg, session, steps, results, callback, watch)
+            phases["models"] = time.perf_counter() - t_nodes
+        except KeyboardInterrupt:
+            watch.received = True
+        except Exception:
+            if not watch.received:
+                raise
+        if watch.received:
+            callback(Info(
+                f"Interrupted (SIGINT) after {len(results)} of {len(steps)} steps; "
+                "the rest is marked skipped in run_results.json"
+            ))
+            results += [_skipped(cp, s, "interrupted") for s in steps[len(results):]]
+        run = RunResult(
+            cfg.command, started_at, datetime.now(timezone.utc), results, cp.target.name, phases,
+            interrupted=watch.received,
+        )
+        if uses_cassandra and cp.target.cassandra is not None and not run.interrupted:
+            services.record_build(cp.target, run, callback)
+        artifacts.write_run_artifacts(cp, cfg, run)
+    return run
 
+
+def _prepare(
+    cp: CompiledProject,
+    spark: SparkSession | None,
+    built: list[str],
+    steps: list[Step],
+    phases: dict[str, float],
+    callback: Callback,
+    watch: InterruptWatch,
+) -> SparkSession:
+    """Start what the steps need: Cassandra, the Spark session, sources and upstream inputs."""
+    from runner import services
+    from runner.spark import create_session
+
+    project, target = cp.project, cp.target
     t0 = time.perf_counter()
     extra_conf: dict[str, str] = {}
-    if uses_cassandra and target.cassandra is not None:
+    if target.cassandra is not None and any(
+        cp.models[n].config.materialized == "cassandra" for n in built
+    ):
         extra_conf = services.prepare_cassandra(project.dir, target, callback)
     phases["services"] = time.perf_counter() - t0
 
@@ -192,83 +298,137 @@ def run_build(
         spark = create_session(target.spark, project.target_dir / "spark-warehouse", extra_conf)
     elif extra_conf:
         services.apply_runtime_conf(spark, extra_conf)
+    watch.attach(spark)
     phases["spark_start"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    marts_dir = project.target_dir / "marts"
-    register_inputs(cp, spark, cp.selected)
+    read = {r for s in steps if s.resource_type == "test" for r in cp.tests[s.name].refs}
+    register_inputs(cp, spark, built, expose=read - set(built))
     phases["sources"] = time.perf_counter() - t0
+    return spark
 
-    ctx = MaterializeContext(spark, target, marts_dir, cfg.full_refresh)
-    results: list[NodeResult] = []
-    failed: dict[str, str] = {}
-    total = len(cp.selected)
-    t_models = time.perf_counter()
-    interrupted = False
-    for index, name in enumerate(cp.selected, start=1):
-        model = cp.models[name]
-        raw = project.models[name].raw_sql
-        blocked = sorted(cp.graph.ancestors(name) & set(failed))
-        if interrupted or (cfg.fail_fast and failed):
-            reason = "interrupted" if interrupted else "skipped after the first error (--fail-fast)"
-            results.append(_skip(model, reason))
-            callback(NodeFinished(index, total, results[-1]))
-            continue
-        if blocked:
-            results.append(_skip(model, f"upstream {blocked[0]} failed"))
-            failed[name] = "skipped"
-            callback(NodeFinished(index, total, results[-1]))
-            continue
-        callback(NodeStarted(index, total, name, model.config.materialized))
-        started = time.perf_counter()
-        try:
-            df = run_sql(spark, model, raw)
-            outcome = materialize(ctx, model, df)
-            timing = {"total": time.perf_counter() - started}
-            if outcome.cassandra_seconds is not None:
-                timing["cassandra"] = outcome.cassandra_seconds
-            result = NodeResult(
-                name, "success", outcome.message, timing["total"], outcome.rows,
-                model.config.materialized, model.path.as_posix(), timing,
-            )
-        except KeyboardInterrupt:
-            interrupted = True
-            result = _skip(model, "interrupted (SIGINT)", started)
-            failed[name] = "interrupted"
-        except RunnerError as err:
-            result = _error(model, started, str(err))
-            failed[name] = "error"
-        except Exception as exc:  # Spark raises Py4J and runtime errors from actions
-            err = to_execution_error(exc, model, raw)
-            result = _error(model, started, str(err))
-            failed[name] = "error"
+
+def _walk(
+    cp: CompiledProject,
+    cfg: RunConfig,
+    spark: SparkSession,
+    steps: list[Step],
+    results: list[NodeResult],
+    callback: Callback,
+    watch: InterruptWatch,
+) -> None:
+    """Run the steps in order, appending one result each; stops early on SIGINT."""
+    from runner.materializations import MaterializeContext
+
+    ctx = MaterializeContext(spark, cp.target, cp.project.target_dir / "marts", cfg.full_refresh)
+    failures_dir = cp.project.target_dir / "test_failures"
+    blockers: dict[str, str] = {}  # model -> why its descendants are skipped
+    not_built: dict[str, str] = {}  # model -> why its tests are skipped
+    errored = False
+    total = len(steps)
+    for index, step in enumerate(steps, start=1):
+        if watch.received:
+            return
+        reason = "skipped after the first error (--fail-fast)" if cfg.fail_fast and errored else (
+            _blocked(cp, step, blockers, not_built)
+        )
+        if reason:
+            result = _skipped(cp, step, reason)
+        else:
+            kind = "test"
+            if step.resource_type == "model":
+                kind = cp.models[step.name].config.materialized
+            callback(NodeStarted(index, total, step.name, kind, step.resource_type))
+            if step.resource_type == "model":
+                result = _run_model(ctx, cp, step.name)
+            else:
+                test = cp.tests[step.name]
+                store = cfg.store_failures if test.store_failures is None else test.store_failures
+                result = _run_test(spark, test, failures_dir if store else None)
+            if watch.received and result.status == "error":
+                result = replace(result, status="skipped", message="interrupted (SIGINT)")
         results.append(result)
+        if result.status == "error":
+            errored = True
+            if step.resource_type == "model":
+                blockers[step.name] = f"upstream {step.name} failed"
+                not_built[step.name] = f"model {step.name} failed"
+            else:
+                for model in cp.tests[step.name].attached:
+                    blockers.setdefault(model, f"test {step.name} failed")
+        elif result.status == "skipped" and step.resource_type == "model":
+            not_built[step.name] = result.message
         callback(NodeFinished(index, total, result))
-    phases["models"] = time.perf_counter() - t_models
-
-    finished_at = datetime.now(timezone.utc)
-    run = RunResult(cfg.command, started_at, finished_at, results, target.name, phases)
-    if uses_cassandra and target.cassandra is not None and not interrupted:
-        services.record_build(target, run, callback)
-    artifacts.write_run_artifacts(cp, cfg, run)
-    if interrupted:
-        raise KeyboardInterrupt
-    return run
 
 
-def register_inputs(cp: CompiledProject, spark: SparkSession, names: list[str]) -> None:
+def _blocked(
+    cp: CompiledProject, step: Step, blockers: dict[str, str], not_built: dict[str, str]
+) -> str | None:
+    if step.resource_type == "test":
+        return next((not_built[r] for r in cp.tests[step.name].refs if r in not_built), None)
+    upstream = cp.graph.order(cp.graph.ancestors(step.name) & set(blockers))
+    return blockers[upstream[0]] if upstream else None
+
+
+def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeResult:
+    from runner.materializations import materialize
+    from runner.spark import run_sql, to_execution_error
+
+    model = cp.models[name]
+    raw = cp.project.models[name].raw_sql
+    started = time.perf_counter()
+    try:
+        df = run_sql(ctx.spark, model, raw)
+        outcome = materialize(ctx, model, df)
+    except RunnerError as err:
+        return _error(model, started, str(err))
+    except Exception as exc:  # Spark raises Py4J and runtime errors from actions
+        return _error(model, started, str(to_execution_error(exc, model, raw)))
+    timing = {"total": time.perf_counter() - started}
+    if outcome.cassandra_seconds is not None:
+        timing["cassandra"] = outcome.cassandra_seconds
+    return NodeResult(
+        name, "success", outcome.message, timing["total"], outcome.rows,
+        model.config.materialized, model.path.as_posix(), timing,
+    )
+
+
+def _run_test(spark: SparkSession, test: DataTest, failures_dir: Path | None) -> NodeResult:
+    from runner import data_tests
+
+    started = time.perf_counter()
+    try:
+        outcome = data_tests.run_test(spark, test, failures_dir)
+    except RunnerError as err:
+        message, failures, status = str(err), None, "error"
+    except Exception as exc:  # Py4J errors outside the translated ones
+        message, failures, status = str(data_tests.to_test_error(exc, test)), None, "error"
+    else:
+        message, failures = data_tests.describe_outcome(test, outcome), outcome.failures
+        status = "success" if not failures else ("warn" if test.severity == "warn" else "error")
+    seconds = time.perf_counter() - started
+    return NodeResult(
+        test.name, status, message, seconds, None, "test", test.path.as_posix(),
+        {"total": seconds}, resource_type="test", failures=failures,
+    )
+
+
+def register_inputs(
+    cp: CompiledProject, spark: SparkSession, names: list[str], expose: Iterable[str] = ()
+) -> None:
     """Register the sources and unselected upstream models that `names` read.
 
     An upstream table-like model built by an earlier run is read from its Parquet copy;
-    anything else becomes a (lazy) temp view, so selecting one model always works.
+    anything else becomes a (lazy) temp view, so selecting one model always works. Models in
+    `expose` (read by tests, not built now) are registered the same way.
     """
     from runner.materializations import register_existing
     from runner.sources import register_source
     from runner.spark import run_sql
 
     project = cp.project
-    needed = set(names)
-    for name in names:
+    needed = set(names) | set(expose)
+    for name in list(needed):
         needed |= cp.graph.ancestors(name)
     for key in sorted({s for n in needed for s in cp.models[n].sources}):
         register_source(spark, project, project.sources[key], cp.vars)
@@ -282,10 +442,16 @@ def register_inputs(cp: CompiledProject, spark: SparkSession, names: list[str]) 
         run_sql(spark, model, project.models[name].raw_sql).createOrReplaceTempView(name)
 
 
-def _skip(model: CompiledModel, reason: str, started: float | None = None) -> NodeResult:
-    seconds = time.perf_counter() - started if started else 0.0
+def _skipped(cp: CompiledProject, step: Step, reason: str) -> NodeResult:
+    if step.resource_type == "test":
+        test = cp.tests[step.name]
+        return NodeResult(
+            test.name, "skipped", reason, 0.0, None, "test", test.path.as_posix(),
+            resource_type="test",
+        )
+    model = cp.models[step.name]
     return NodeResult(
-        model.name, "skipped", reason, seconds, None, model.config.materialized,
+        model.name, "skipped", reason, 0.0, None, model.config.materialized,
         model.path.as_posix(),
     )
 

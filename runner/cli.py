@@ -106,7 +106,8 @@ def _run_config(command: str, project_dir: Path, profiles_dir: Path | None, targ
         project_dir=project_dir, profiles_dir=profiles_dir, target_name=target,
         vars=parse_vars(vars_), select=select, exclude=exclude, state_path=state,
         command=command, full_refresh=extra.pop("full_refresh", False),
-        fail_fast=extra.pop("fail_fast", False), args=extra,
+        fail_fast=extra.pop("fail_fast", False),
+        store_failures=extra.pop("store_failures", False), args=extra,
     )
 
 
@@ -125,11 +126,14 @@ def _render_event(event: Any) -> None:
     if isinstance(event, Info):
         log(event.message)
     elif isinstance(event, NodeStarted):
-        label = f"{event.index} of {event.total} START {event.materialized} model {event.name}"
-        log(f"{label} {'.' * max(3, 70 - len(label))} [RUN]")
+        what = "test" if event.resource_type == "test" else f"{event.materialized} model"
+        label = f"{event.index} of {event.total} START {what} {event.name}"
+        log(f"{escape(label)} {'.' * max(3, 70 - len(label))} [RUN]")
     elif isinstance(event, NodeFinished):
         r = event.result
-        if r.status == "success":
+        if r.resource_type == "test":
+            label, tail = _test_line(event.index, event.total, r)
+        elif r.status == "success":
             label = f"{event.index} of {event.total} OK {r.message} {r.name}"
             tail = f"[green]OK[/green] in {r.seconds:.2f}s"
         elif r.status == "skipped":
@@ -141,12 +145,39 @@ def _render_event(event: Any) -> None:
         log(f"{escape(label)} {'.' * max(3, 70 - len(label))} [{tail}]")
 
 
+def _test_line(index: int, total: int, r: Any) -> tuple[str, str]:
+    """dbt's test lines: PASS, WARN n, FAIL n, ERROR, SKIP (reason)."""
+    head = f"{index} of {total}"
+    if r.status == "success":
+        return f"{head} PASS {r.name}", f"[green]PASS[/green] in {r.seconds:.2f}s"
+    if r.status == "skipped":
+        return f"{head} SKIP test {r.name} ({r.message})", "[yellow]SKIP[/yellow]"
+    if r.status == "warn":
+        tail = f"[yellow]WARN {r.failures}[/yellow] in {r.seconds:.2f}s"
+        return f"{head} WARN {r.failures} {r.name}", tail
+    if r.failures:
+        tail = f"[red]FAIL {r.failures}[/red] in {r.seconds:.2f}s"
+        return f"{head} FAIL {r.failures} {r.name}", tail
+    return f"{head} ERROR test {r.name}", f"[red]ERROR[/red] in {r.seconds:.2f}s"
+
+
 def _summarize(run: Any, started: float) -> None:
-    errors = [r for r in run.results if r.status == "error"]
+    models = sum(1 for r in run.results if r.resource_type == "model")
+    tests = len(run.results) - models
+    parts = [f"{models} models"] if models or not tests else []
+    parts += [f"{tests} tests"] if tests else []
     console.print()
-    log(f"Finished running {len(run.results)} models in {time.perf_counter() - started:.2f}s.")
-    for r in errors:
-        err_console.print(f"\n[red]Error in model {r.name} ({r.path}):[/red]")
+    log(f"Finished running {', '.join(parts)} in {time.perf_counter() - started:.2f}s.")
+    for r in run.results:
+        if r.status not in ("error", "warn"):
+            continue
+        if r.resource_type == "test":
+            word, color = ("Warning", "yellow") if r.status == "warn" else ("Failure", "red")
+            if r.status == "error" and not r.failures:
+                word = "Error"
+            err_console.print(f"\n[{color}]{word} in test {r.name} ({r.path}):[/{color}]")
+        else:
+            err_console.print(f"\n[red]Error in model {r.name} ({r.path}):[/red]")
         err_console.print(escape(scrub_secrets(r.message, _SECRETS)))
     console.print(
         f"\nDone. OK={run.count('success')} WARN={run.count('warn')} "
@@ -155,19 +186,34 @@ def _summarize(run: Any, started: float) -> None:
 
 
 def _execute(command: str, **kwargs: Any) -> Any:
+    cfg = _run_config(command, **kwargs)
+    cp, run = _execute_config(cfg)
+    return cfg, cp, run
+
+
+def _execute_config(cfg: Any) -> Any:
+    """Compile, run, print the summary; an interrupted run exits 130 after its summary."""
     from runner.build import compile_project, run_build
 
     started = time.perf_counter()
-    cfg = _run_config(command, **kwargs)
     log(f"Running with runner={__version__}")
     cp = compile_project(cfg)
     _SECRETS[:] = cp.target.secrets()
     log(f"Target '{cp.target.name}': Spark {cp.target.spark.master}, "
         f"{len(cp.models)} models, {len(cp.project.sources)} sources, "
-        f"{len(cp.project.macros)} macro files; {len(cp.selected)} selected")
+        f"{len(cp.project.macros)} macro files, {len(cp.tests)} tests; "
+        f"{len(cp.selected)} models and {len(cp.selected_tests)} tests selected")
     run = run_build(cfg, _render_event)
     _summarize(run, started)
-    return cfg, cp, run
+    stored = [r for r in run.results if r.failures and "stored in" in r.message]
+    if stored:
+        log(f"Failing rows of {len(stored)} tests stored under "
+            f"{cp.project.target_dir / 'test_failures'}")
+    if run.interrupted:
+        err_console.print("[yellow]Interrupted.[/yellow] run_results.json records what was done; "
+                          "`runner retry` runs the rest.")
+        raise Exit(130)
+    return cp, run
 
 
 @main.command()
@@ -188,10 +234,12 @@ def run(debug: bool, **kwargs: Any) -> None:
 @selection_options
 @click.option("--full-refresh", is_flag=True, help="Drop and recreate Cassandra tables")
 @click.option("--fail-fast", "-x", is_flag=True, help="Stop at the first error")
+@click.option("--store-failures", is_flag=True,
+              help="Keep the failing rows of each test under target/test_failures/")
 @click.option("--no-superset", is_flag=True, help="Do not sync dashboards after the models")
 @handle_errors
 def build(debug: bool, no_superset: bool, **kwargs: Any) -> None:
-    """Build the selected models, then sync the Superset dashboards of the target."""
+    """Build the selected models and run their tests, then sync the Superset dashboards."""
     cfg, cp, result = _execute("build", **kwargs)
     code = 0 if result.success else 1
     if cp.target.superset is not None and not no_superset:
@@ -205,6 +253,41 @@ def build(debug: bool, no_superset: bool, **kwargs: Any) -> None:
         log(f"Marts (Parquet): {cp.project.target_dir / 'marts'}")
     if code:
         raise Exit(code)
+
+
+@main.command(name="test")
+@common_options
+@selection_options
+@click.option("--fail-fast", "-x", is_flag=True, help="Stop at the first failure")
+@click.option("--store-failures", is_flag=True,
+              help="Keep the failing rows of each test under target/test_failures/")
+@handle_errors
+def test_(debug: bool, **kwargs: Any) -> None:
+    """Run the data tests of the selected models (or tests selected by name)."""
+    _, _, result = _execute("test", **kwargs)
+    if not result.success:
+        raise Exit(1)
+
+
+@main.command()
+@click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Folder with runner_project.yml")
+@click.option("--profiles-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder with profiles.yml")
+@click.option("--debug", is_flag=True, help="Show tracebacks")
+@handle_errors
+def retry(project_dir: Path, profiles_dir: Path | None, debug: bool) -> None:
+    """Re-run what errored or was skipped in the last run, with its arguments and vars."""
+    from runner.retry import retry_config
+
+    cfg = retry_config(project_dir, profiles_dir)
+    if cfg is None:
+        log("Nothing to retry: the last run had no errors or skipped nodes.")
+        return
+    log(f"Retrying the last `runner {cfg.command}`: {', '.join(cfg.select)}")
+    _, result = _execute_config(cfg)
+    if not result.success:
+        raise Exit(1)
 
 
 def _sync_superset(cp: Any) -> int:
@@ -230,11 +313,14 @@ def _sync_superset(cp: Any) -> int:
 @handle_errors
 def compile_(debug: bool, **kwargs: Any) -> None:
     """Render every selected model and check its SQL with sqlglot (no Spark)."""
+    from runner.artifacts import write_manifest
     from runner.build import compile_project
 
     cp = compile_project(_run_config("compile", **kwargs))
     out = cp.project.target_dir / "compiled"
-    log(f"Compiled {len(cp.selected)} models to {out}; SQL parses (sqlglot, spark dialect).")
+    log(f"Compiled {len(cp.selected)} models and {len(cp.selected_tests)} tests to {out}; "
+        "SQL parses (sqlglot, spark dialect).")
+    log(f"Manifest: {write_manifest(cp)}")
 
 
 @main.command(name="ls")

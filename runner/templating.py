@@ -40,6 +40,16 @@ class CompiledModel:
         return self.line_map[idx]
 
 
+@dataclass(frozen=True)
+class RenderedText:
+    """A non-model template after rendering: its SQL and what it refers to."""
+
+    sql: str
+    refs: tuple[str, ...]
+    sources: tuple[tuple[str, str], ...]
+    config: dict[str, Any]
+
+
 @dataclass
 class _ModelState:
     model: Model
@@ -143,6 +153,36 @@ class Renderer:
             raise CompilationError(f"Jinja error: {exc}", location=Location(path)) from exc
         state, self._state = self._state, None
         return sql, state.refs, state.sources
+
+    def render_snippet(self, text: str, path: Path, **context: Any) -> RenderedText:
+        """Render template text that belongs to `path` (a data test), recording refs and config.
+
+        Args:
+            text: the template; it sees every macro, ref/source/var/config and `context`.
+            path: the file the text comes from, for error locations.
+            context: extra template variables.
+        """
+        self._state = _ModelState(Model(name=path.stem, path=path, raw_sql=text, fqn=(path.stem,)))
+        try:
+            sql = self.env.from_string(text).render(**context)
+        except CompilationError:
+            raise
+        except jinja2.TemplateError as exc:
+            raise CompilationError(
+                f"Jinja error: {exc}",
+                location=Location(path, getattr(exc, "lineno", None)),
+                source=text if getattr(exc, "lineno", None) else None,
+            ) from exc
+        except TypeError as exc:  # a macro called with an argument it does not take
+            raise CompilationError(f"Jinja error: {exc}", location=Location(path)) from exc
+        finally:
+            state, self._state = self._state, None
+        return RenderedText(
+            sql=sql.strip(),
+            refs=tuple(dict.fromkeys(state.refs)),
+            sources=tuple(dict.fromkeys(state.sources)),
+            config=dict(state.config),
+        )
 
     # -- functions available in templates ------------------------------------------------------
 
