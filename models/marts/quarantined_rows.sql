@@ -1,0 +1,17 @@
+{{ config(materialized='cassandra', partition_key=['source'], clustering_key=['reason', 'row_id']) }}
+{#- Every quarantined raw row: its source, reason, and values as the file held them. -#}
+{%- set sources = {
+    'lk_onboarding': 'stg_onboarding',
+    'dim_users': 'stg_users',
+    'bt_users_transactions': 'stg_transactions'} -%}
+{%- for source_table, model in sources.items() %}
+select
+    '{{ source_table }}' as source,
+    quarantine_reason as reason,
+    row_id,
+    {{ parse_int("raw_values['row_index']") }} as row_index,
+    map_concat(raw_values, map('_file', source_file)) as raw
+from {{ ref(model) }}
+where is_quarantined
+{{ 'union all' if not loop.last }}
+{%- endfor %}
