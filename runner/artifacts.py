@@ -28,8 +28,9 @@ run_results.json:
   error) | warn (failing rows, severity warn) | error (the test could not run) | skipped.
   failures: the failing-row count of a test that ran, else null. A skipped node's message says
   why: "upstream <model> failed", "test <name> failed", "model <name> failed",
-  "skipped after the first error (--fail-fast)", "interrupted" (SIGINT; the step that was running
-  says "interrupted (SIGINT)"). `runner retry` re-runs the error / fail / skipped nodes.
+  "skipped after the first error (--fail-fast)", "interrupted" (SIGINT; the step that was
+  running says "interrupted (SIGINT) while running"). `runner retry` re-runs the nodes whose
+  status is error, fail or skipped.
 """
 
 from __future__ import annotations

@@ -346,7 +346,9 @@ def _walk(
                 store = cfg.store_failures if test.store_failures is None else test.store_failures
                 result = _run_test(spark, test, failures_dir if store else None)
             if watch.received and result.status == "error":
-                result = replace(result, status="skipped", message="interrupted (SIGINT)")
+                result = replace(
+                    result, status="skipped", message="interrupted (SIGINT) while running"
+                )
         results.append(result)
         if result.status == "error":
             errored = True

@@ -510,13 +510,28 @@ def _store(df: Any, final: Path) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     staged = final.with_name(f".{final.name}.staged-{uuid.uuid4().hex[:8]}")
     try:
-        df.write.mode("overwrite").parquet(str(staged))
+        df.toDF(*unique_columns(df.columns)).write.mode("overwrite").parquet(str(staged))
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
     shutil.rmtree(final, ignore_errors=True)
     staged.rename(final)
     return final
+
+
+def unique_columns(names: Iterable[str]) -> list[str]:
+    """Column names made unique for Parquet, which refuses `select a.total, b.total`.
+
+    Example:
+        >>> unique_columns(["total", "total", "n"])
+        ['total', 'total_2', 'n']
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name.lower()] = seen.get(name.lower(), 0) + 1
+        out.append(name if seen[name.lower()] == 1 else f"{name}_{seen[name.lower()]}")
+    return out
 
 
 def to_test_error(exc: BaseException, test: DataTest) -> ExecutionError:

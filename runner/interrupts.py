@@ -58,6 +58,10 @@ class InterruptWatch:
     def attach(self, spark: SparkSession) -> None:
         """Cancel this session's jobs on SIGINT (and now, if one already arrived)."""
         self._spark = spark
+        # Creating the SparkContext installs PySpark's handler over ours; take SIGINT back and
+        # give PySpark's handler back on exit.
+        if self._installed and signal.getsignal(signal.SIGINT) != self._handle:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
         if self.received:
             self._start_cancelling()
 

@@ -1,0 +1,151 @@
+"""Every test type on real Spark: passes on good data, fails on data built to break it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+FIXTURE = ROOT / "tests" / "fixtures" / "quality"
+BAD = "--vars={raw_dir: data_bad}"
+
+# test name -> (status in run_results, failing rows as {column: value} records, sorted)
+EXPECTED_FAILURES = {
+    "not_null_stg_users_user_id": ("fail", [{"user_id": None, "segment": 2, "score": 3}]),
+    "unique_stg_users_user_id": ("fail", [{"unique_field": "u2", "n_records": 2}]),
+    "accepted_values_stg_users_segment__1__2": ("fail", [{"value_field": 3, "n_records": 1}]),
+    "accepted_values_stg_users_ab_group__control__treatment": (
+        "fail", [{"value_field": "ctrl", "n_records": 1}]
+    ),
+    # a user macro test_at_least(model, column_name, min_value)
+    "at_least_stg_users_score__1": ("fail", [{"user_id": "u5", "score": 0}]),
+    "expression_stg_users__score_lte_100": ("fail", [{"user_id": "u6", "score": 250}]),
+    "not_null_stg_events_event_id": ("fail", [{"event_id": None, "user_id": "u3"}]),
+    "unique_stg_events_event_id": ("fail", [{"unique_field": 2, "n_records": 2}]),
+    "relationships_stg_events_user_id__stg_users__user_id": (
+        "fail", [{"event_id": 4, "user_id": "u9"}]
+    ),
+    "unique_combination_of_columns_stg_events__user_id__kind": (
+        "fail", [{"user_id": "u5", "kind": "login", "n_records": 2}]
+    ),
+    # severity warn: reported, not an error
+    "accepted_values_stg_events_kind__login__payment": (
+        "warn", [{"value_field": "refund", "n_records": 1}]
+    ),
+    # where: segment = 1 keeps u8 (segment 2, no events) out
+    "expression_user_stats_n_events__gte_1": ("fail", [{"user_id": "u7", "n_events": 0}]),
+}
+PASSING_ON_BAD_DATA = {
+    "expression_user_stats__payment_rate_between_0_and_1",  # NULL rates pass
+    "assert_every_user_counted",
+}
+
+
+def _copy(tmp_path: Path) -> Path:
+    project = tmp_path / "quality"
+    shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("target"))
+    return project
+
+
+def _results(project: Path) -> dict[str, dict]:
+    data = json.loads((project / "target" / "run_results.json").read_text())
+    return {r["unique_id"]: r for r in data["results"]}
+
+
+@pytest.fixture(scope="module")
+def bad_run(run_runner, tmp_path_factory):
+    """`runner test --store-failures` on data_bad (nothing built: models are read as views)."""
+    project = _copy(tmp_path_factory.mktemp("bad"))
+    result = run_runner(["test", BAD, "--store-failures"], project_dir=project)
+    return project, result
+
+
+def test_all_pass_on_good_data(run_runner, tmp_path, mart_reader):
+    project = _copy(tmp_path)
+    result = run_runner(["build"], project_dir=project)
+    assert result.exit_code == 0, result.output
+    assert "Done. OK=19 WARN=0 ERROR=0 SKIP=0 TOTAL=19" in result.output
+    statuses = {uid: r["status"] for uid, r in _results(project).items()}
+    assert {s for uid, s in statuses.items() if uid.startswith("test.")} == {"pass"}
+    assert len(statuses) == 19
+    assert len(mart_reader(project, "user_stats")) == 4
+
+
+def test_bad_data_exit_code_and_summary(bad_run):
+    _, result = bad_run
+    assert result.exit_code == 1
+    assert "Done. OK=2 WARN=1 ERROR=11 SKIP=0 TOTAL=14" in result.output
+    assert "FAIL 1 unique_stg_users_user_id" in result.output
+    assert "WARN 1 accepted_values_stg_events_kind__login__payment" in result.output
+    assert "Failure in test unique_stg_users_user_id (models/schema.yml):" in result.output
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FAILURES))
+def test_each_test_type_catches_its_defect(bad_run, name):
+    project, _ = bad_run
+    status, rows = EXPECTED_FAILURES[name]
+    result = _results(project)[f"test.{name}"]
+    assert result["status"] == status
+    assert result["failures"] == len(rows)
+    # the message shows the failing rows and where all of them are stored
+    stored = project / "target" / "test_failures" / name
+    assert f"stored in {stored}" in result["message"]
+    for row in rows:
+        for value in row.values():
+            assert ("NULL" if value is None else str(value)) in result["message"]
+    frame = pd.read_parquet(stored)
+    got = frame[list(rows[0])].astype(object).where(frame.notna(), None).to_dict("records")
+    assert got == rows
+
+
+@pytest.mark.parametrize("name", sorted(PASSING_ON_BAD_DATA))
+def test_tests_without_a_defect_pass(bad_run, name):
+    project, _ = bad_run
+    assert _results(project)[f"test.{name}"]["status"] == "pass"
+    assert not (project / "target" / "test_failures" / name).exists()
+
+
+def test_singular_test_failing_rows_and_severity(run_runner, tmp_path):
+    project = _copy(tmp_path)
+    (project / "tests" / "data" / "assert_small_scores.sql").write_text(
+        "{{ config(severity='warn') }}\n"
+        "select user_id, score from {{ ref('stg_users') }} where score > {{ var('max_score', 6) }}"
+    )
+    result = run_runner(["test", "--select", "assert_small_scores"], project_dir=project)
+    assert result.exit_code == 0, result.output  # severity warn
+    assert "1 of 1 WARN 2 assert_small_scores" in result.output
+    r = _results(project)["test.assert_small_scores"]
+    assert (r["status"], r["failures"]) == ("warn", 2)
+    assert "u1" in r["message"] and "10" in r["message"] and "u3" in r["message"]
+
+
+def test_select_by_model_runs_only_its_tests(run_runner, tmp_path):
+    project = _copy(tmp_path)
+    result = run_runner(["test", "--select", "stg_events"], project_dir=project)
+    assert result.exit_code == 0, result.output
+    ran = set(_results(project))
+    assert ran == {
+        "test.accepted_values_stg_events_kind__login__payment",
+        "test.not_null_stg_events_event_id",
+        "test.unique_stg_events_event_id",
+        "test.relationships_stg_events_user_id__stg_users__user_id",
+        "test.unique_combination_of_columns_stg_events__user_id__kind",
+    }
+
+
+def test_a_broken_test_is_an_error_not_a_crash(run_runner, tmp_path):
+    project = _copy(tmp_path)
+    schema = project / "models" / "schema.yml"
+    schema.write_text(schema.read_text().replace("score <= 100", "no_such_column <= 100"))
+    result = run_runner(["test", "--select", "stg_users"], project_dir=project)
+    assert result.exit_code == 1
+    assert "ERROR test expression_stg_users__no_such_column_lte_100" in result.output
+    r = _results(project)["test.expression_stg_users__no_such_column_lte_100"]
+    assert r["status"] == "error" and r["failures"] is None
+    assert "no_such_column" in r["message"]
+    assert "compiled SQL: target/compiled/tests/" in r["message"]
