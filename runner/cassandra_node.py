@@ -1,0 +1,575 @@
+"""A local single-node Apache Cassandra 5.0 for development, run as a plain JVM (no Docker).
+
+The server classpath is `cassandra-all` and its runtime dependencies, copied from Maven once into
+`<project>/.runner/cassandra/lib`. A node lives in one state folder:
+
+    <state_dir>/conf/cassandra.yaml, conf/logback.xml   written on every start
+    <state_dir>/data/                                   data, commitlog, hints, saved caches
+    <state_dir>/logs/system.log, logs/output.log        Cassandra's log and the JVM's own output
+    <state_dir>/cassandra.pid, node.json                the running process and its ports
+
+Nothing here prints: start-up time and version are returned in `NodeInfo`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.errors import ServiceError
+
+if TYPE_CHECKING:
+    from runner.config import CassandraTarget
+
+JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+HOST = "127.0.0.1"
+MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon"
+DEFAULT_SUPERUSER = ("cassandra", "cassandra")
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies"
+TOOLS_DIR = Path(__file__).resolve().parent.parent / "tools"
+
+# conf/jvm-server.options and conf/jvm17-server.options of Cassandra 5.0 (the JPMS part is required
+# on Java 17), minus -XX:+AlwaysPreTouch, which slows start-up by touching the whole heap.
+JVM_OPTIONS = (
+    "-Xms1g",
+    "-Xmx1g",
+    "-Xss256k",
+    "-XX:+UseG1GC",
+    "-XX:+ParallelRefProcEnabled",
+    "-XX:MaxTenuringThreshold=1",
+    "-XX:G1HeapRegionSize=16m",
+    "-XX:G1RSetUpdatingPauseTimePercent=5",
+    "-XX:MaxGCPauseMillis=300",
+    "-XX:InitiatingHeapOccupancyPercent=70",
+    "-XX:+UseThreadPriorities",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-XX:+UseTLAB",
+    "-XX:+ResizeTLAB",
+    "-XX:+PerfDisableSharedMem",
+    "-Djava.net.preferIPv4Stack=true",
+    "-Dchronicle.analytics.disable=true",
+    "-Djdk.attach.allowAttachSelf=true",
+    "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports=java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports=java.management/com.sun.jmx.remote.security=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports=java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports=java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports=jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports=jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-opens=jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+    # Dev-only start-up and write speed-ups; none of them is safe for a production node.
+    "-Dcassandra-foreground=yes",
+    "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+    "-Dcassandra.ring_delay_ms=1000",
+    "-Dcassandra.superuser_setup_delay_ms=0",
+    "-Dcassandra.skip_sync=true",
+    "-Dcassandra.unsafesystem=true",
+)
+
+LOGBACK_XML = """\
+<configuration scan="false">
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>${cassandra.logdir}/system.log</file>
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="FILE"/></root>
+</configuration>
+"""
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node that answers CQL queries.
+
+    Args:
+        host: address of the native transport.
+        port: CQL native port.
+        pid: process id of the JVM.
+        version: `release_version` the node reports.
+        startup_seconds: seconds from launch until the first answer; 0.0 when an already running
+            node was reused.
+        started: whether this call launched the JVM.
+    """
+
+    host: str
+    port: int
+    pid: int
+    version: str
+    startup_seconds: float
+    started: bool
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """What `status()` found in a state folder."""
+
+    running: bool
+    address: str | None
+    version: str | None
+    data_dir: Path
+    pid: int | None
+
+
+@dataclass(frozen=True)
+class _Layout:
+    state_dir: Path
+
+    @property
+    def conf(self) -> Path:
+        return self.state_dir / "conf"
+
+    @property
+    def data(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "cassandra.pid"
+
+    @property
+    def node_file(self) -> Path:
+        return self.state_dir / "node.json"
+
+
+def ensure_jars(project_dir: Path) -> Path:
+    """Copy the Cassandra server jars from Maven into `<project>/.runner/cassandra/lib` once.
+
+    Returns:
+        The folder holding the jars.
+    """
+    lib = project_dir / ".runner" / "cassandra" / "lib"
+    _copy_dependencies(_pom(project_dir, "cassandra"), lib, "cassandra-all-*.jar")
+    return lib
+
+
+def ensure_connector_jars(project_dir: Path) -> list[Path]:
+    """Copy spark-cassandra-connector and the jars pyspark lacks into `<project>/.runner/spark-jars`.
+
+    Returns:
+        The jar files, sorted, for `spark.jars`.
+    """
+    folder = project_dir / ".runner" / "spark-jars"
+    _copy_dependencies(_pom(project_dir, "spark"), folder, "spark-cassandra-connector_*.jar")
+    return sorted(folder.glob("*.jar"))
+
+
+def _pom(project_dir: Path, name: str) -> Path:
+    for tools in (project_dir / "tools", TOOLS_DIR):
+        if (tools / name / "pom.xml").exists():
+            return tools / name / "pom.xml"
+    raise ServiceError(
+        f"no Maven POM for the {name} jars in {project_dir / 'tools' / name}",
+        hint=f"restore tools/{name}/pom.xml from the runner repository",
+    )
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _copy_dependencies(pom: Path, dest: Path, marker: str) -> None:
+    if any(dest.glob(marker)):
+        return
+    with _file_lock(dest.parent / f".{dest.name}.lock"):
+        if any(dest.glob(marker)):
+            return
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise ServiceError(
+                "Maven (mvn) is not installed; it is needed once to fetch the Cassandra jars",
+                hint="install Maven 3.8+ (apt-get install maven) and run again",
+            )
+        # Copy into a scratch folder and rename, so an interrupted download never looks complete.
+        tmp = dest.with_name(dest.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        cmd = [mvn, "-q", "-B", "-f", str(pom), DEPENDENCY_PLUGIN, "-DincludeScope=runtime"]
+        cmd.append(f"-DoutputDirectory={tmp}")
+        env = {**os.environ, "JAVA_HOME": str(JAVA_HOME)}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if proc.returncode != 0 or not any(tmp.glob(marker)):
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            raise ServiceError(
+                f"Maven could not copy the dependencies of {pom}:\n{tail}",
+                hint=f"run `{' '.join(cmd)}` to see the full output; check ~/.m2/settings.xml",
+            )
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+
+
+def start(
+    state_dir: Path,
+    port: int = 9042,
+    storage_port: int = 7000,
+    auth: bool = False,
+    timeout: float = 180,
+    *,
+    project_dir: Path | None = None,
+    credentials: tuple[str, str] | None = None,
+) -> NodeInfo:
+    """Launch a node in `state_dir` and wait until `SELECT release_version` answers.
+
+    Args:
+        state_dir: folder of this node's config, data, logs and PID file.
+        port: CQL native port on 127.0.0.1.
+        storage_port: inter-node port on 127.0.0.1.
+        auth: use PasswordAuthenticator + CassandraAuthorizer (login cassandra/cassandra).
+        timeout: seconds to wait for the first answer.
+        project_dir: where `.runner/cassandra/lib` lives; default: the folder above `.runner`
+            in `state_dir`, else the current folder.
+        credentials: login used for the readiness query when `auth` is on.
+
+    Returns:
+        The running node, with the seconds it took to answer.
+    """
+    layout = _Layout(state_dir.resolve())
+    pid = _live_pid(layout)
+    if pid is not None:
+        raise ServiceError(
+            f"a Cassandra node is already running from {layout.state_dir} (pid {pid})",
+            hint="stop it first (`runner down`) or reuse it",
+        )
+    for p in (port, storage_port):
+        if _port_open(HOST, p):
+            raise ServiceError(
+                f"port {HOST}:{p} is already in use by another process",
+                hint="choose other ports (cassandra.port in profiles.yml) or stop that process",
+            )
+    lib = ensure_jars(project_dir or _project_of(layout.state_dir))
+    for folder in (layout.conf, layout.data, layout.logs):
+        folder.mkdir(parents=True, exist_ok=True)
+    _write_config(layout, port, storage_port, auth)
+
+    jamm = sorted(lib.glob("jamm-*.jar"))
+    cmd = [
+        str(JAVA_HOME / "bin" / "java"),
+        *JVM_OPTIONS,
+        *([f"-javaagent:{jamm[0]}"] if jamm else []),
+        f"-Dcassandra.config={(layout.conf / 'cassandra.yaml').as_uri()}",
+        f"-Dcassandra.logdir={layout.logs}",
+        f"-Dcassandra.storagedir={layout.data}",
+        f"-Dlogback.configurationFile={layout.conf / 'logback.xml'}",
+        f"-Djna.tmpdir={layout.state_dir / 'tmp'}",
+        f"-Dcassandra.triggers_dir={layout.conf / 'triggers'}",
+        "-cp",
+        f"{layout.conf}:{lib}/*",
+        MAIN_CLASS,
+    ]
+    (layout.state_dir / "tmp").mkdir(exist_ok=True)
+    (layout.conf / "triggers").mkdir(exist_ok=True)
+    env = {**os.environ, "JAVA_HOME": str(JAVA_HOME), "MALLOC_ARENA_MAX": "4"}
+    began = time.monotonic()
+    with (layout.logs / "output.log").open("ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=layout.state_dir,
+            start_new_session=True,
+        )
+    layout.pid_file.write_text(f"{proc.pid}\n")
+    layout.node_file.write_text(
+        json.dumps({"host": HOST, "port": port, "storage_port": storage_port, "auth": auth})
+    )
+    login = (credentials or DEFAULT_SUPERUSER) if auth else None
+    try:
+        version = _wait_ready(layout, proc, port, login, timeout)
+    except BaseException:
+        _terminate(proc.pid, 30)
+        proc.wait()
+        layout.pid_file.unlink(missing_ok=True)
+        raise
+    return NodeInfo(HOST, port, proc.pid, version, time.monotonic() - began, started=True)
+
+
+def ensure_running(
+    state_dir: Path, target: CassandraTarget, *, project_dir: Path | None = None
+) -> NodeInfo:
+    """Reuse the node of `state_dir` if it is alive and answers, else start it for `target`.
+
+    The node listens on `target.port`; its storage port is 7000 for 9042 and `port - 2000`
+    otherwise. When the target has a username the node runs with authentication and that login
+    is created (as a superuser) with the default `cassandra` superuser.
+    """
+    layout = _Layout(state_dir.resolve())
+    user, password = target.credentials()
+    login = (user, password or "") if user else None
+    auth = login is not None
+    pid = _live_pid(layout)
+    if pid is not None:
+        recorded = _read_node_file(layout)
+        if recorded.get("port") != target.port or recorded.get("auth", False) != auth:
+            raise ServiceError(
+                f"the Cassandra node in {layout.state_dir} runs with port "
+                f"{recorded.get('port')} and auth={recorded.get('auth')}, but the target wants "
+                f"port {target.port} and auth={auth}",
+                hint="stop it (`runner down`) so it restarts with the target's settings",
+            )
+        probe_login = DEFAULT_SUPERUSER if auth else None
+        version = _wait_ready(layout, None, target.port, probe_login, 180)
+        if login is not None and login[0] != DEFAULT_SUPERUSER[0]:
+            _ensure_role(target.port, login)
+        return NodeInfo(HOST, target.port, pid, version, 0.0, started=False)
+    layout.pid_file.unlink(missing_ok=True)
+    storage_port = 7000 if target.port == 9042 else target.port - 2000
+    info = start(layout.state_dir, target.port, storage_port, auth, project_dir=project_dir)
+    if login is not None and login[0] != DEFAULT_SUPERUSER[0]:
+        _ensure_role(target.port, login)
+    return info
+
+
+def stop(state_dir: Path, timeout: float = 60) -> bool:
+    """Stop the node of `state_dir`: SIGTERM, wait `timeout` seconds, then SIGKILL.
+
+    A PID file whose process is gone, or is not this node, is just removed.
+
+    Returns:
+        Whether a running node was stopped.
+    """
+    layout = _Layout(state_dir.resolve())
+    pid = _live_pid(layout)
+    if pid is not None:
+        _terminate(pid, timeout)
+    layout.pid_file.unlink(missing_ok=True)
+    return pid is not None
+
+
+def status(state_dir: Path) -> NodeStatus:
+    """Report whether the node of `state_dir` runs, where, and which version it answers with."""
+    layout = _Layout(state_dir.resolve())
+    pid = _live_pid(layout)
+    if pid is None:
+        return NodeStatus(False, None, None, layout.data, None)
+    recorded = _read_node_file(layout)
+    port = int(recorded.get("port", 9042))
+    auth = bool(recorded.get("auth", False))
+    try:
+        version = _query_version(port, DEFAULT_SUPERUSER if auth else None, 5.0)
+    except ServiceError:
+        version = None
+    return NodeStatus(True, f"{HOST}:{port}", version, layout.data, pid)
+
+
+def _project_of(state_dir: Path) -> Path:
+    for parent in state_dir.parents:
+        if parent.name == ".runner":
+            return parent.parent
+    return Path.cwd()
+
+
+def _write_config(layout: _Layout, port: int, storage_port: int, auth: bool) -> None:
+    authenticator = "PasswordAuthenticator" if auth else "AllowAllAuthenticator"
+    authorizer = "CassandraAuthorizer" if auth else "AllowAllAuthorizer"
+    data = layout.data
+    yaml_text = f"""\
+# Written by runner/cassandra_node.py on every start; edits are overwritten.
+cluster_name: runner-dev
+num_tokens: 1
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "{HOST}:{storage_port}"
+listen_address: {HOST}
+rpc_address: {HOST}
+storage_port: {storage_port}
+native_transport_port: {port}
+start_native_transport: true
+auto_bootstrap: false
+auto_snapshot: false
+authenticator: {authenticator}
+authorizer: {authorizer}
+role_manager: CassandraRoleManager
+memtable_allocation_type: heap_buffers
+data_file_directories: ["{data / "data"}"]
+commitlog_directory: "{data / "commitlog"}"
+saved_caches_directory: "{data / "saved_caches"}"
+hints_directory: "{data / "hints"}"
+cdc_raw_directory: "{data / "cdc_raw"}"
+"""
+    (layout.conf / "cassandra.yaml").write_text(yaml_text)
+    (layout.conf / "logback.xml").write_text(LOGBACK_XML)
+
+
+def _read_node_file(layout: _Layout) -> dict[str, Any]:
+    try:
+        value = json.loads(layout.node_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _live_pid(layout: _Layout) -> int | None:
+    """The PID in the PID file if that process is alive and is this folder's Cassandra."""
+    try:
+        pid = int(layout.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not _alive(pid):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    # PIDs are reused: only a CassandraDaemon reading this folder's config counts.
+    config = f"-Dcassandra.config={(layout.conf / 'cassandra.yaml').as_uri()}".encode()
+    return pid if MAIN_CLASS.encode() in cmdline and config in cmdline else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.2)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _wait_ready(
+    layout: _Layout,
+    proc: subprocess.Popen[bytes] | None,
+    port: int,
+    login: tuple[str, str] | None,
+    timeout: float,
+) -> str:
+    """Poll until the node answers; fail fast when its process exits."""
+    deadline = time.monotonic() + timeout
+    log = layout.logs / "system.log"
+    while True:
+        code = proc.poll() if proc is not None else None
+        if code is not None or (proc is None and _live_pid(layout) is None):
+            raise ServiceError(
+                f"Cassandra exited during start-up (exit code {code}){_last_error(layout)}",
+                hint=f"read {log} and {layout.logs / 'output.log'}",
+            )
+        if _port_open(HOST, port):
+            try:
+                return _query_version(port, login, 10.0)
+            except ServiceError as exc:
+                if "authentication failed" in exc.message:
+                    raise
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"Cassandra did not answer on {HOST}:{port} within {timeout:.0f} s",
+                hint=f"read {log}; a slow machine may need a longer timeout",
+            )
+        time.sleep(0.5)
+
+
+def _query_version(port: int, login: tuple[str, str] | None, timeout: float) -> str:
+    from cassandra import DriverException
+
+    from runner.cassandra import open_session
+
+    session = open_session([HOST], port, login, timeout)
+    try:
+        row = session.execute("SELECT release_version FROM system.local").one()
+        return str(row.release_version)
+    except DriverException as exc:
+        raise ServiceError(f"Cassandra on {HOST}:{port} did not answer: {exc}") from None
+    finally:
+        session.cluster.shutdown()
+
+
+def _ensure_role(port: int, login: tuple[str, str]) -> None:
+    from runner.cassandra import open_session, quote
+
+    session = open_session([HOST], port, DEFAULT_SUPERUSER, 10.0)
+    try:
+        session.execute(
+            f"CREATE ROLE IF NOT EXISTS {quote(login[0])} "
+            "WITH PASSWORD = %s AND LOGIN = true AND SUPERUSER = true",
+            (login[1],),
+        )
+    finally:
+        session.cluster.shutdown()
+
+
+def _last_error(layout: _Layout) -> str:
+    for name in ("system.log", "output.log"):
+        try:
+            lines = (layout.logs / name).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        errors = [line for line in lines if line.startswith(("ERROR", "Exception", "Error"))]
+        if errors:
+            return f": {errors[-1][:300]}"
+    return ""

@@ -1,0 +1,123 @@
+"""Session fixtures for real Cassandra nodes and a Spark session with spark-cassandra-connector.
+
+conftest.py imports them. Nodes live under `<project>/.runner/test-cassandra*` and are started
+once per run; set RUNNER_TEST_CASSANDRA_PORT to use a node that already runs on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import cassandra
+from runner import cassandra_node as nodes
+from runner.config import CassandraTarget
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PORT_ENV = "RUNNER_TEST_CASSANDRA_PORT"
+AUTH_LOGIN = nodes.DEFAULT_SUPERUSER
+
+
+@dataclass(frozen=True)
+class NodeFixture:
+    """A node the tests can use: its target (keyspace `runner_test`) and its state folder."""
+
+    target: CassandraTarget
+    state_dir: Path | None
+    info: nodes.NodeInfo | None
+
+
+def _start_node(state_dir: Path, port: int, auth: bool) -> Iterator[NodeFixture]:
+    login = AUTH_LOGIN if auth else None
+    target = CassandraTarget(
+        port=port,
+        keyspace="runner_test",
+        username=login[0] if login else None,
+        password=login[1] if login else None,  # type: ignore[arg-type]
+    )
+    if nodes.status(state_dir).running:  # left over by an interrupted run: reuse it
+        yield NodeFixture(target, state_dir, None)
+        return
+    info = nodes.start(
+        state_dir, port=port, storage_port=port - 2000, auth=auth, project_dir=PROJECT_DIR
+    )
+    try:
+        yield NodeFixture(target, state_dir, info)
+    finally:
+        nodes.stop(state_dir)
+
+
+@pytest.fixture(scope="session")
+def cassandra_node() -> Iterator[NodeFixture]:
+    """A node without authentication on 127.0.0.1:9142 (storage 7142).
+
+    With $RUNNER_TEST_CASSANDRA_PORT set, the node already running on that port is used instead.
+    """
+    if os.environ.get(PORT_ENV):
+        target = CassandraTarget(port=int(os.environ[PORT_ENV]), keyspace="runner_test")
+        yield NodeFixture(target, None, None)
+        return
+    yield from _start_node(PROJECT_DIR / ".runner" / "test-cassandra", 9142, auth=False)
+
+
+@pytest.fixture(scope="session")
+def cassandra_auth_node() -> Iterator[NodeFixture]:
+    """A node with PasswordAuthenticator on 127.0.0.1:9242 (storage 7242), login cassandra."""
+    yield from _start_node(PROJECT_DIR / ".runner" / "test-cassandra-auth", 9242, auth=True)
+
+
+@pytest.fixture()
+def cassandra_target(cassandra_node: NodeFixture) -> Iterator[CassandraTarget]:
+    """The test node's target with a fresh keyspace, dropped after the test."""
+    keyspace = f"t_{uuid.uuid4().hex[:12]}"
+    yield cassandra_node.target.model_copy(update={"keyspace": keyspace})
+    session = cassandra.connect(cassandra_node.target)
+    try:
+        session.execute(f"DROP KEYSPACE IF EXISTS {cassandra.quote(keyspace)}")
+    finally:
+        session.cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def spark_cassandra(request: pytest.FixtureRequest, cassandra_node: NodeFixture) -> Iterator[Any]:
+    """A SparkSession with the connector jars: conftest's shared `spark`, else a local[2] one.
+
+    `write_mart` passes the connection settings with every read and write, so the session only
+    needs the jars; the `cass` catalog points at the test node when this fixture builds it.
+    """
+    os.environ["JAVA_HOME"] = str(nodes.JAVA_HOME)
+    try:
+        shared = request.getfixturevalue("spark")
+    except pytest.FixtureLookupError:
+        shared = None
+    if shared is not None:
+        if "spark-cassandra-connector" not in shared.conf.get("spark.jars", ""):
+            pytest.fail("the shared `spark` fixture lacks the spark-cassandra-connector jars")
+        yield shared
+        return
+    from pyspark.sql import SparkSession
+
+    jars = nodes.ensure_connector_jars(PROJECT_DIR)
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("runner-tests-cassandra")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", "UTC")
+    )
+    for key, value in cassandra.connector_spark_conf(cassandra_node.target, jars).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        yield spark
+    finally:
+        spark.stop()
