@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import requests
@@ -86,7 +87,11 @@ class SupersetClient:
             raise ServiceError(f"Superset at {self.url} did not answer {method} {path}") from exc
         if resp.status_code >= 400:
             message = scrub_secrets(_error_message(resp), self._secrets)
-            hint = "check superset.username/password (RUNNER_SUPERSET_*)" if resp.status_code == 401 else None
+            hint = (
+                "check superset.username/password (RUNNER_SUPERSET_*)"
+                if resp.status_code == 401
+                else None
+            )
             raise SupersetError(f"{method} {path}: HTTP {resp.status_code}: {message}", hint=hint)
         return resp.json() if resp.content else {}
 
@@ -130,7 +135,9 @@ def _error_message(resp: requests.Response) -> str:
     msg = json.dumps(data)
     if isinstance(data, dict):
         if "message" in data:
-            msg = data["message"] if isinstance(data["message"], str) else json.dumps(data["message"])
+            msg = (
+                data["message"] if isinstance(data["message"], str) else json.dumps(data["message"])
+            )
         elif data.get("errors"):
             msg = "; ".join(str(e.get("message", e)) for e in data["errors"])
     # Spark errors come wrapped in the whole Java stack trace; keep Spark's own message.
@@ -149,13 +156,16 @@ def load_definitions(dashboards_dir: Path, variables: dict[str, Any]) -> dict[st
 
     `{{ name }}` in `database.yml` is rendered with `variables`.
     """
+
     def read(path: Path) -> Any:
         text = path.read_text()
         if path.name == "database.yml":
             try:
-                text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
-                    text
-                ).render(**variables)
+                text = (
+                    jinja2.Environment(undefined=jinja2.StrictUndefined)
+                    .from_string(text)
+                    .render(**variables)
+                )
             except jinja2.TemplateError as exc:
                 raise ConfigError(f"cannot render: {exc}", location=Location(path)) from exc
         try:
@@ -264,8 +274,11 @@ def _table(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         query = {"columns": spec["columns"], "metrics": None, "orderby": [list(o) for o in order]}
     else:
         params.update(query_mode="aggregate", groupby=spec["groupby"], metrics=spec["metrics"])
-        query = {"columns": spec["groupby"], "metrics": spec["metrics"],
-                 "orderby": [list(o) for o in order] or [[spec["metrics"][0], False]]}
+        query = {
+            "columns": spec["groupby"],
+            "metrics": spec["metrics"],
+            "orderby": [list(o) for o in order] or [[spec["metrics"][0], False]],
+        }
     return params, {**query, "row_limit": limit}
 
 
@@ -273,7 +286,8 @@ def _series(spec: dict[str, Any], temporal: bool) -> tuple[dict[str, Any], dict[
     groupby = spec.get("groupby", [])
     params: dict[str, Any] = {
         "x_axis": spec["x"], "metrics": spec["metrics"], "groupby": groupby,
-        "row_limit": spec.get("row_limit", 10000), "y_axis_format": spec.get("format", "SMART_NUMBER"),
+        "row_limit": spec.get("row_limit", 10000),
+        "y_axis_format": spec.get("format", "SMART_NUMBER"),
         "show_legend": True, "legendType": "scroll", "legendOrientation": "top",
         "rich_tooltip": True, "x_axis_sort_asc": True, "truncate_metric": True,
         "order_desc": True, "comparison_type": "values",
@@ -328,7 +342,9 @@ def _chart_body(
 # Dashboard layout and filters
 
 
-def _position(dash: dict[str, Any], chart_ids: dict[str, int], uuids: dict[str, str]) -> dict[str, Any]:
+def _position(
+    dash: dict[str, Any], chart_ids: dict[str, int], uuids: dict[str, str]
+) -> dict[str, Any]:
     pos: dict[str, Any] = {
         "DASHBOARD_VERSION_KEY": "v2",
         "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
@@ -338,7 +354,8 @@ def _position(dash: dict[str, Any], chart_ids: dict[str, int], uuids: dict[str, 
     grid = pos["GRID_ID"]["children"]
     for s, section in enumerate(dash.get("layout", [])):
         head = f"HEADER-{s}"
-        pos[head] = {"type": "HEADER", "id": head, "children": [], "parents": ["ROOT_ID", "GRID_ID"],
+        pos[head] = {"type": "HEADER", "id": head, "children": [],
+                     "parents": ["ROOT_ID", "GRID_ID"],
                      "meta": {"text": section["section"], "headerSize": "MEDIUM_HEADER",
                               "background": "BACKGROUND_TRANSPARENT"}}  # fmt: skip
         grid.append(head)
@@ -366,13 +383,18 @@ def _position(dash: dict[str, Any], chart_ids: dict[str, int], uuids: dict[str, 
 
 
 def _native_filters(
-    dash: dict[str, Any], defs: dict[str, Any], dataset_ids: dict[str, int],
+    dash: dict[str, Any],
+    defs: dict[str, Any],
+    dataset_ids: dict[str, int],
     chart_ids: dict[str, int],
 ) -> list[dict[str, Any]]:
     out = []
     for f in dash.get("filters", []):
-        has_col = {k for k, spec in dash["charts"].items()
-                   if f["column"] in {c["name"] for c in _columns(defs["datasets"][spec["dataset"]])}}
+        has_col = {
+            k
+            for k, spec in dash["charts"].items()
+            if f["column"] in {c["name"] for c in _columns(defs["datasets"][spec["dataset"]])}
+        }
         out.append({
             "id": f"NATIVE_FILTER-{f['key']}", "name": f["title"], "filterType": "filter_select",
             "type": "NATIVE_FILTER", "description": f.get("description", ""),
@@ -429,7 +451,9 @@ def sync_dashboards(
     db = defs["database"]
     db_body = {k: v for k, v in db.items() if k not in ("name",)}
     db_id, created = client.upsert(
-        "database", uuid.uuid5(ns, "database"), {"database_name": db["name"], **db_body},
+        "database",
+        uuid.uuid5(ns, "database"),
+        {"database_name": db["name"], **db_body},
         database_name=db["name"],
     )
     tally(created)
@@ -455,7 +479,9 @@ def sync_dashboards(
             body = _chart_body(key, spec, dataset_ids[spec["dataset"]], dash_uuid)
             chart_ids[key], created = client.upsert("chart", uuid.UUID(uuids[key]), body)
             tally(created)
-        counts["deleted"] += _delete_stale_charts(client, dash_id, dash_uuid, set(chart_ids.values()))
+        counts["deleted"] += _delete_stale_charts(
+            client, dash_id, dash_uuid, set(chart_ids.values())
+        )
         pos = _position(dash, chart_ids, uuids)
         meta = {"color_scheme": "supersetColors", "refresh_frequency": 0,
                 "native_filter_configuration": _native_filters(dash, defs, dataset_ids, chart_ids),
@@ -471,8 +497,13 @@ def sync_dashboards(
 
 
 def _sync_dataset(
-    client: SupersetClient, ns: uuid.UUID, db_id: int, ds: dict[str, Any], keyspace: str,
-    docs: dict[str, dict[str, str]], tally: Callable[[bool], None],
+    client: SupersetClient,
+    ns: uuid.UUID,
+    db_id: int,
+    ds: dict[str, Any],
+    keyspace: str,
+    docs: dict[str, dict[str, str]],
+    tally: Callable[[bool], None],
 ) -> int:
     table_name = f"{keyspace}.{ds['name']}"
     sql = dataset_sql(ds, keyspace)

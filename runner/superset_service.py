@@ -170,13 +170,19 @@ class _Service:
 
 
 def _thrift(project_dir: Path) -> _Service:
-    return _Service("thrift", _runner_dir(project_dir) / "thrift", "thrift.pid", "thrift.log",
-                    THRIFT_CLASS)
+    return _Service(
+        "thrift", _runner_dir(project_dir) / "thrift", "thrift.pid", "thrift.log", THRIFT_CLASS
+    )
 
 
 def _superset(project_dir: Path) -> _Service:
-    return _Service("superset", _runner_dir(project_dir) / "superset", "gunicorn.pid",
-                    "gunicorn.log", "superset.app:create_app()")
+    return _Service(
+        "superset",
+        _runner_dir(project_dir) / "superset",
+        "gunicorn.pid",
+        "gunicorn.log",
+        "superset.app:create_app()",
+    )
 
 
 def _runner_dir(project_dir: Path) -> Path:
@@ -274,24 +280,27 @@ def _start_thrift(
     state = svc.state_dir
     state.mkdir(parents=True, exist_ok=True)
     conf = _connector_conf(project_dir, target)
-    conf.update({
-        # Thrift sessions resolve classes outside the spark.jars loader (NoClassDefFoundError
-        # NameTools$), so the connector also goes on the JVM's own classpath.
-        "spark.driver.extraClassPath": conf["spark.jars"].replace(",", ":"),
-        "spark.master": "local[2]",
-        "spark.app.name": "runner-thrift",
-        "spark.driver.memory": "1g",
-        "spark.ui.enabled": "false",
-        "spark.driver.host": LOOPBACK,
-        "spark.driver.bindAddress": LOOPBACK,
-        "spark.sql.shuffle.partitions": "4",
-        # Superset's Hive time grains (week: 'u') use pre-3.0 datetime patterns.
-        "spark.sql.legacy.timeParserPolicy": "LEGACY",
-        "spark.sql.warehouse.dir": str(state / "warehouse"),
-        "spark.hadoop.javax.jdo.option.ConnectionURL":
-            f"jdbc:derby:;databaseName={state / 'metastore_db'};create=true",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={state}",
-    })
+    conf.update(
+        {
+            # Thrift sessions resolve classes outside the spark.jars loader (NoClassDefFoundError
+            # NameTools$), so the connector also goes on the JVM's own classpath.
+            "spark.driver.extraClassPath": conf["spark.jars"].replace(",", ":"),
+            "spark.master": "local[2]",
+            "spark.app.name": "runner-thrift",
+            "spark.driver.memory": "1g",
+            "spark.ui.enabled": "false",
+            "spark.driver.host": LOOPBACK,
+            "spark.driver.bindAddress": LOOPBACK,
+            "spark.sql.shuffle.partitions": "4",
+            # Superset's Hive time grains (week: 'u') use pre-3.0 datetime patterns.
+            "spark.sql.legacy.timeParserPolicy": "LEGACY",
+            "spark.sql.warehouse.dir": str(state / "warehouse"),
+            "spark.hadoop.javax.jdo.option.ConnectionURL": (
+                f"jdbc:derby:;databaseName={state / 'metastore_db'};create=true"
+            ),
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={state}",
+        }
+    )
     # A properties file (0600) keeps the Cassandra password off the command line.
     props = state / "spark.conf"
     props.touch(mode=0o600)
@@ -360,8 +369,12 @@ def hive_query(
     req = json.dumps({"host": host, "port": port, "statements": statements})
     try:
         proc = subprocess.run(
-            [str(python), "-c", HIVE_QUERY_SCRIPT], input=req, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            [str(python), "-c", HIVE_QUERY_SCRIPT],
+            input=req,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise ServiceError(f"query on {host}:{port} timed out after {timeout:.0f} s") from exc
@@ -466,12 +479,14 @@ def _superset_env(state: Path) -> dict[str, str]:
         k: v for k, v in os.environ.items()
         if not k.startswith(("RUNNER_SUPERSET_PASSWORD", "RUNNER_CASSANDRA_PASSWORD"))
     }  # fmt: skip
-    env.update({
-        "SUPERSET_CONFIG_PATH": str(config),
-        "SUPERSET_HOME": str(state / "home"),
-        "FLASK_APP": "superset",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "SUPERSET_CONFIG_PATH": str(config),
+            "SUPERSET_HOME": str(state / "home"),
+            "FLASK_APP": "superset",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -494,8 +509,14 @@ def _initialize(state: Path, python: Path, env: dict[str, str], target: Superset
     with log.open("w") as out:
         for cmd, stdin in steps:
             proc = subprocess.run(
-                cmd, input=stdin, stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
-                cwd=state, check=False,
+                cmd,
+                input=stdin,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+                cwd=state,
+                check=False,
             )
             if proc.returncode != 0:
                 raise ServiceError(
@@ -581,8 +602,13 @@ def _spawn(
 ) -> subprocess.Popen[bytes]:
     with svc.log_file.open("ab") as log:
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            cwd=cwd, start_new_session=True,
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
         )
     svc.pid_file.write_text(str(proc.pid))
     (svc.state_dir / f"{svc.name}.url").write_text(url)

@@ -24,9 +24,10 @@ import struct
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -117,19 +118,32 @@ def _users(rng: random.Random, n: int) -> list[dict[str, Any]]:
             milestones["setup"] = milestones["activation"] + dt.timedelta(days=rng.randrange(0, 8))
         if habit:
             milestones["habit"] = milestones["setup"] + dt.timedelta(days=rng.randrange(1, 10))
-        rows.append({
-            "user_id": f"MLB{100000 + i}", "segment": segment, "segment_name": SEGMENTS[segment],
-            "ab_group": group, "ab_bucket": rng.randrange(100), "first_login_dt": first,
-            "week_year": int(first.strftime("%G%V")), "drop": 1 - activation,
-            "activation": activation, "setup": setup, "habit": habit,
-            "habit_source": habit * rng.choice([1, 2]),
-            "days_to_activation": (milestones["activation"] - first).days if activation else None,
-            "days_to_setup": (milestones["setup"] - first).days if setup else None,
-            "transactions_in_window": rng.randrange(0, 12) * activation,
-            "collections_in_window": rng.randrange(0, 8) * setup,
-            "milestones": milestones,
-            "transaction_types": sorted({rng.randrange(1, 6) for _ in range(rng.randrange(0, 4))}),
-        })
+        rows.append(
+            {
+                "user_id": f"MLB{100000 + i}",
+                "segment": segment,
+                "segment_name": SEGMENTS[segment],
+                "ab_group": group,
+                "ab_bucket": rng.randrange(100),
+                "first_login_dt": first,
+                "week_year": int(first.strftime("%G%V")),
+                "drop": 1 - activation,
+                "activation": activation,
+                "setup": setup,
+                "habit": habit,
+                "habit_source": habit * rng.choice([1, 2]),
+                "days_to_activation": (milestones["activation"] - first).days
+                if activation
+                else None,
+                "days_to_setup": (milestones["setup"] - first).days if setup else None,
+                "transactions_in_window": rng.randrange(0, 12) * activation,
+                "collections_in_window": rng.randrange(0, 8) * setup,
+                "milestones": milestones,
+                "transaction_types": sorted(
+                    {rng.randrange(1, 6) for _ in range(rng.randrange(0, 4))}
+                ),
+            }
+        )
     return rows
 
 
@@ -137,14 +151,24 @@ def _funnel(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for seg in [*SEGMENTS.values(), "all"]:
         for grp in [*GROUPS, "all"]:
-            sel = [u for u in users if seg in ("all", u["segment_name"]) and grp in ("all", u["ab_group"])]
+            sel = [
+                u
+                for u in users
+                if seg in ("all", u["segment_name"]) and grp in ("all", u["ab_group"])
+            ]
             counts = [len(sel)] + [sum(u[s] for u in sel) for s in STAGES[1:]]
             for i, stage in enumerate(STAGES):
-                out.append({
-                    "segment_name": seg, "ab_group": grp, "stage": stage, "stage_order": i + 1,
-                    "users": counts[i], "rate_of_registered": _rate(counts[i], counts[0]),
-                    "rate_of_previous": _rate(counts[i], counts[i - 1]) if i else 1.0,
-                })
+                out.append(
+                    {
+                        "segment_name": seg,
+                        "ab_group": grp,
+                        "stage": stage,
+                        "stage_order": i + 1,
+                        "users": counts[i],
+                        "rate_of_registered": _rate(counts[i], counts[0]),
+                        "rate_of_previous": _rate(counts[i], counts[i - 1]) if i else 1.0,
+                    }
+                )
     return out
 
 
@@ -157,8 +181,15 @@ def _segments(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for seg, name in SEGMENTS.items():
         sel = [u for u in users if u["segment"] == seg]
-        out.append({"segment_name": name, "segment": seg, "users": len(sel), **_rates(sel),
-                    "habit_source_rate": _rate(sum(u["habit_source"] > 0 for u in sel), len(sel))})
+        out.append(
+            {
+                "segment_name": name,
+                "segment": seg,
+                "users": len(sel),
+                **_rates(sel),
+                "habit_source_rate": _rate(sum(u["habit_source"] > 0 for u in sel), len(sel)),
+            }
+        )
     return out
 
 
@@ -173,14 +204,26 @@ def _ab(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
             se = (rc * (1 - rc) / len(c) + rt * (1 - rt) / len(t)) ** 0.5 or 1.0
             z = (rt - rc) / se
             p = 2 * (1 - 0.5 * (1 + _erf(abs(z) / 2**0.5)))
-            out.append({
-                "metric": metric, "segment_name": seg, "n_control": len(c), "n_treatment": len(t),
-                "rate_control": rc, "rate_treatment": rt, "diff": rt - rc,
-                "relative_lift": (rt - rc) / rc if rc else None, "z": z, "p_value": p,
-                "ci_low": rt - rc - 1.96 * se, "ci_high": rt - rc + 1.96 * se,
-                "significant": p < 0.05, "srm_chi2": 0.4, "srm_p_value": 0.52,
-                "srm_detected": False,
-            })
+            out.append(
+                {
+                    "metric": metric,
+                    "segment_name": seg,
+                    "n_control": len(c),
+                    "n_treatment": len(t),
+                    "rate_control": rc,
+                    "rate_treatment": rt,
+                    "diff": rt - rc,
+                    "relative_lift": (rt - rc) / rc if rc else None,
+                    "z": z,
+                    "p_value": p,
+                    "ci_low": rt - rc - 1.96 * se,
+                    "ci_high": rt - rc + 1.96 * se,
+                    "significant": p < 0.05,
+                    "srm_chi2": 0.4,
+                    "srm_p_value": 0.52,
+                    "srm_detected": False,
+                }
+            )
     return out
 
 
@@ -198,11 +241,22 @@ def _cohorts(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
         start -= dt.timedelta(days=start.weekday())
         for seg in [*SEGMENTS.values(), "all"]:
             for grp in [*GROUPS, "all"]:
-                sel = [u for u in wk if seg in ("all", u["segment_name"])
-                       and grp in ("all", u["ab_group"])]
+                sel = [
+                    u
+                    for u in wk
+                    if seg in ("all", u["segment_name"]) and grp in ("all", u["ab_group"])
+                ]
                 if sel:
-                    out.append({"week_year": week, "week_start": start, "segment_name": seg,
-                                "ab_group": grp, "users": len(sel), **_rates(sel)})
+                    out.append(
+                        {
+                            "week_year": week,
+                            "week_start": start,
+                            "segment_name": seg,
+                            "ab_group": grp,
+                            "users": len(sel),
+                            **_rates(sel),
+                        }
+                    )
     return out
 
 
@@ -210,7 +264,15 @@ DATA_QUALITY = [
     ("lk_onboarding", "bad_user_id", 1210, 1190, 20, 20, "user_id does not match ^MLB[0-9]+$"),
     ("lk_onboarding", "duplicate_user", 1190, 1185, 5, 5, "same user_id twice; first kept"),
     ("dim_users", "unknown_segment", 1300, 1288, 12, 12, "segment not in (1, 2)"),
-    ("bt_users_transactions", "unparseable_row", 9100, 9087, 13, 0, "CSV record could not be split"),
+    (
+        "bt_users_transactions",
+        "unparseable_row",
+        9100,
+        9087,
+        13,
+        0,
+        "CSV record could not be split",
+    ),
     ("bt_users_transactions", "unknown_user", 9087, 9050, 37, 0, "user_id not in lk_onboarding"),
 ]
 
@@ -227,9 +289,15 @@ def create_test_marts(session: Session, keyspace: str, *, users: int = 400) -> N
     people = _users(random.Random(20220103), users)
     rng = random.Random(5)
     quarantined = [
-        {"source": s, "reason": r, "row_id": f"{s}-{k}", "row_index": rng.randrange(10_000),
-         "raw": {"user_id": f"X{k}", "note": d}}
-        for s, r, _, _, q, _, d in DATA_QUALITY for k in range(min(q, 6))
+        {
+            "source": s,
+            "reason": r,
+            "row_id": f"{s}-{k}",
+            "row_index": rng.randrange(10_000),
+            "raw": {"user_id": f"X{k}", "note": d},
+        }
+        for s, r, _, _, q, _, d in DATA_QUALITY
+        for k in range(min(q, 6))
     ]
     tables = {
         "user_onboarding_metrics": people,
@@ -237,14 +305,37 @@ def create_test_marts(session: Session, keyspace: str, *, users: int = 400) -> N
         "segment_summary": _segments(people),
         "ab_test_results": _ab(people),
         "weekly_cohorts": _cohorts(people),
-        "data_quality": [dict(zip(("source", "check", "rows_in", "rows_kept", "rows_quarantined",
-                                   "users_excluded", "description"), r)) for r in DATA_QUALITY],
+        "data_quality": [
+            dict(
+                zip(
+                    (
+                        "source",
+                        "check",
+                        "rows_in",
+                        "rows_kept",
+                        "rows_quarantined",
+                        "users_excluded",
+                        "description",
+                    ),
+                    r,
+                )
+            )
+            for r in DATA_QUALITY
+        ],
         "quarantined_rows": quarantined,
         "build_info": [
-            {"build_id": "b-0001", "finished_at": dt.datetime(2026, 11, 27, 21, 4, 5),
-             "target": "dev", "models": 14},
-            {"build_id": "b-0002", "finished_at": dt.datetime(2026, 11, 28, 6, 15, 30),
-             "target": "dev", "models": 15},
+            {
+                "build_id": "b-0001",
+                "finished_at": dt.datetime(2026, 11, 27, 21, 4, 5),
+                "target": "dev",
+                "models": 14,
+            },
+            {
+                "build_id": "b-0002",
+                "finished_at": dt.datetime(2026, 11, 28, 6, 15, 30),
+                "target": "dev",
+                "models": 15,
+            },
         ],
     }
     for table, rows in tables.items():
@@ -349,8 +440,13 @@ def superset_stack(superset_cassandra: CassandraTarget) -> Iterator[SupersetStac
 
 CHROMIUM_APT = "apt-get update && apt-get install -y chromium"
 ERROR_TEXTS = (
-    "Unexpected error", "There is no chart definition", "Internal server error", "Network error",
-    "Exception", "not found", "Error running query",
+    "Unexpected error",
+    "There is no chart definition",
+    "Internal server error",
+    "Network error",
+    "Exception",
+    "not found",
+    "Error running query",
 )
 PAGE_STATE_JS = """JSON.stringify({
   charts: document.querySelectorAll('.chart-container, [data-test="chart-container"]').length,
@@ -372,8 +468,8 @@ class _WebSocket:
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(
             f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            .encode()
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
         )
         self.file = self.sock.makefile("rb")
         status_line = self.file.readline()
@@ -387,8 +483,10 @@ class _WebSocket:
         mask = os.urandom(4)
         n = len(data)
         head = bytes([0x81]) + (
-            bytes([0x80 | n]) if n < 126
-            else bytes([0x80 | 126]) + struct.pack(">H", n) if n < 65536
+            bytes([0x80 | n])
+            if n < 126
+            else bytes([0x80 | 126]) + struct.pack(">H", n)
+            if n < 65536
             else bytes([0x80 | 127]) + struct.pack(">Q", n)
         )
         self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
@@ -456,8 +554,14 @@ def _login_cookie(base: str, username: str, password: str) -> str:
 
 
 def take_screenshot(
-    dashboard_url: str, username: str, password: str, out: Path, *,
-    width: int = 1600, height: int = 2400, timeout: float = 120,
+    dashboard_url: str,
+    username: str,
+    password: str,
+    out: Path,
+    *,
+    width: int = 1600,
+    height: int = 2400,
+    timeout: float = 120,
 ) -> dict[str, Any]:
     """Log in, render `dashboard_url` in headless Chromium and save a PNG to `out`.
 
@@ -486,8 +590,11 @@ def take_screenshot(
         pages: list[dict[str, Any]] = []
         while time.monotonic() < deadline and not pages:
             try:
-                pages = [p for p in requests.get(f"http://127.0.0.1:{port}/json", timeout=2).json()
-                         if p.get("type") == "page"]
+                pages = [
+                    p
+                    for p in requests.get(f"http://127.0.0.1:{port}/json", timeout=2).json()
+                    if p.get("type") == "page"
+                ]
             except requests.RequestException:
                 time.sleep(0.2)
         if not pages:
@@ -525,9 +632,10 @@ def take_screenshot(
 
 
 def image_stats(python: Path, png: Path) -> dict[str, float]:
-    """Size, per-channel standard deviation and distinct colours of a PNG (Pillow, Superset venv)."""
+    """Size, largest channel standard deviation and colour count of a PNG (Superset venv's PIL)."""
     code = (
-        "import json,sys; from PIL import Image, ImageStat; im=Image.open(sys.argv[1]).convert('RGB');"
+        "import json,sys; from PIL import Image, ImageStat;"
+        "im=Image.open(sys.argv[1]).convert('RGB');"
         "st=ImageStat.Stat(im); small=im.resize((200, 300));"
         "print(json.dumps({'width': im.width, 'height': im.height, 'stddev': max(st.stddev),"
         "'colors': len(set(small.getdata()))}))"

@@ -21,16 +21,19 @@ import yaml
 from runner.errors import SupersetError
 from runner.superset import SupersetClient, SyncResult, sync_dashboards
 from runner.superset_service import ensure_superset_venv
-from tests.integration.superset_fixtures import (  # noqa: F401 (fixtures)
+from tests.integration import superset_fixtures
+from tests.integration.superset_fixtures import (
     ERROR_TEXTS,
     PROJECT_DIR,
     SupersetStack,
     image_stats,
-    superset_cassandra,
-    superset_marts,
-    superset_stack,
     take_screenshot,
 )
+
+# The session fixtures, bound here so the module runs alone too; conftest may import them as well.
+superset_cassandra = superset_fixtures.superset_cassandra
+superset_marts = superset_fixtures.superset_marts
+superset_stack = superset_fixtures.superset_stack
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +70,9 @@ def client(superset_stack: SupersetStack) -> SupersetClient:
 def synced(
     superset_stack: SupersetStack, superset_marts: str, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[SyncResult, Path, float]:
-    folder = _copy_dashboards(tmp_path_factory.mktemp("dash") / "dashboards", "fintech-onboarding-it")
+    folder = _copy_dashboards(
+        tmp_path_factory.mktemp("dash") / "dashboards", "fintech-onboarding-it"
+    )
     began = time.monotonic()
     result = sync_dashboards(superset_stack.superset, folder, cassandra_keyspace=superset_marts)
     return result, folder, time.monotonic() - began
@@ -78,7 +83,9 @@ def _chart_data(client: SupersetClient, chart_id: int) -> list[dict[str, Any]]:
     return [row for result in data["result"] for row in result["data"]]
 
 
-def test_objects_exist_exactly_once(client: SupersetClient, synced: tuple[SyncResult, Path, float]) -> None:
+def test_objects_exist_exactly_once(
+    client: SupersetClient, synced: tuple[SyncResult, Path, float]
+) -> None:
     result, folder, _ = synced
     assert len(client.find("database", database_name="superset_it")) == 1
     datasets = yaml.safe_load((folder / "datasets.yml").read_text())["datasets"]
@@ -97,7 +104,9 @@ def test_objects_exist_exactly_once(client: SupersetClient, synced: tuple[SyncRe
     assert result.dashboard_url.endswith("/superset/dashboard/fintech-onboarding-it/")
 
 
-def test_every_chart_returns_rows(client: SupersetClient, synced: tuple[SyncResult, Path, float]) -> None:
+def test_every_chart_returns_rows(
+    client: SupersetClient, synced: tuple[SyncResult, Path, float]
+) -> None:
     result, _, sync_seconds = synced
     latencies = {}
     for key, chart_id in result.chart_ids.items():
@@ -117,7 +126,9 @@ def test_every_chart_returns_rows(client: SupersetClient, synced: tuple[SyncResu
 
 
 def test_big_numbers_equal_cassandra(
-    client: SupersetClient, synced: tuple[SyncResult, Path, float], superset_stack: SupersetStack,
+    client: SupersetClient,
+    synced: tuple[SyncResult, Path, float],
+    superset_stack: SupersetStack,
     superset_marts: str,
 ) -> None:
     from cassandra.cluster import Cluster
@@ -126,8 +137,12 @@ def test_big_numbers_equal_cassandra(
     target = superset_stack.cassandra
     cluster = Cluster(target.hosts, port=target.port)
     session = cluster.connect(superset_marts)
-    users = list(session.execute('SELECT "drop", activation, setup, habit FROM user_onboarding_metrics'))
-    excluded = sum(r.users_excluded for r in session.execute("SELECT users_excluded FROM data_quality"))
+    users = list(
+        session.execute('SELECT "drop", activation, setup, habit FROM user_onboarding_metrics')
+    )
+    excluded = sum(
+        r.users_excluded for r in session.execute("SELECT users_excluded FROM data_quality")
+    )
     last = max(r.finished_at for r in session.execute("SELECT finished_at FROM build_info"))
     cluster.shutdown()
     expected = {
@@ -140,18 +155,21 @@ def test_big_numbers_equal_cassandra(
     }
     for key, value in expected.items():
         [row] = _chart_data(client, result.chart_ids[key])
-        assert list(row.values())[0] == pytest.approx(value, rel=1e-9), key
+        assert next(iter(row.values())) == pytest.approx(value, rel=1e-9), key
     [row] = _chart_data(client, result.chart_ids["last_build"])
-    shown = list(row.values())[0]
+    shown = next(iter(row.values()))
     shown_dt = (
-        dt.datetime.fromtimestamp(shown / 1000, dt.timezone.utc).replace(tzinfo=None)
-        if isinstance(shown, (int, float)) else dt.datetime.fromisoformat(str(shown))
+        dt.datetime.fromtimestamp(shown / 1000, dt.UTC).replace(tzinfo=None)
+        if isinstance(shown, (int, float))
+        else dt.datetime.fromisoformat(str(shown))
     )
     assert abs((shown_dt - last).total_seconds()) < 1
 
 
 def test_charts_read_cassandra_at_query_time(
-    client: SupersetClient, synced: tuple[SyncResult, Path, float], superset_stack: SupersetStack,
+    client: SupersetClient,
+    synced: tuple[SyncResult, Path, float],
+    superset_stack: SupersetStack,
     superset_marts: str,
 ) -> None:
     from cassandra.cluster import Cluster
@@ -161,9 +179,11 @@ def test_charts_read_cassandra_at_query_time(
     target = superset_stack.cassandra
     cluster = Cluster(target.hosts, port=target.port)
     session = cluster.connect(superset_marts)
-    session.execute("INSERT INTO user_onboarding_metrics (user_id, segment, segment_name, ab_group, "
-                    '"drop", activation, setup, habit) VALUES (\'MLB999999\', 1, \'individuals\', '
-                    "'control', 1, 0, 0, 0)")
+    session.execute(
+        "INSERT INTO user_onboarding_metrics (user_id, segment, segment_name, ab_group, "
+        "\"drop\", activation, setup, habit) VALUES ('MLB999999', 1, 'individuals', "
+        "'control', 1, 0, 0, 0)"
+    )
     try:
         assert _chart_data(client, result.chart_ids["users"])[0]["users"] == before + 1
     finally:
@@ -177,7 +197,10 @@ def test_second_sync_updates_in_place(
     first, folder, _ = synced
     second = sync_dashboards(superset_stack.superset, folder, cassandra_keyspace=superset_marts)
     assert (second.database_id, second.dataset_ids, second.chart_ids, second.dashboard_id) == (
-        first.database_id, first.dataset_ids, first.chart_ids, first.dashboard_id
+        first.database_id,
+        first.dataset_ids,
+        first.chart_ids,
+        first.dashboard_id,
     )
     assert second.created == 0 and second.deleted == 0
     assert second.updated == first.created + first.updated
@@ -190,7 +213,8 @@ def test_chart_removed_from_definition_is_deleted(
     full = sync_dashboards(superset_stack.superset, _copy_dashboards(tmp_path / "a", slug),
                            cassandra_keyspace=superset_marts)  # fmt: skip
     smaller = sync_dashboards(
-        superset_stack.superset, _copy_dashboards(tmp_path / "b", slug, drop_chart="raw_users"),
+        superset_stack.superset,
+        _copy_dashboards(tmp_path / "b", slug, drop_chart="raw_users"),
         cassandra_keyspace=superset_marts,
     )
     assert smaller.deleted == 1 and smaller.created == 0
@@ -203,7 +227,9 @@ def test_chart_removed_from_definition_is_deleted(
     assert sorted(c["id"] for c in linked) == sorted(smaller.chart_ids.values())
 
 
-def test_dashboard_screenshot(synced: tuple[SyncResult, Path, float], superset_stack: SupersetStack) -> None:
+def test_dashboard_screenshot(
+    synced: tuple[SyncResult, Path, float], superset_stack: SupersetStack
+) -> None:
     result = synced[0]
     state = take_screenshot(result.dashboard_url, *_login(superset_stack), SCREENSHOT)
     text = state["text"]
@@ -215,7 +241,8 @@ def test_dashboard_screenshot(synced: tuple[SyncResult, Path, float], superset_s
 
 
 def test_no_credentials_in_outputs(
-    superset_stack: SupersetStack, synced: tuple[SyncResult, Path, float],
+    superset_stack: SupersetStack,
+    synced: tuple[SyncResult, Path, float],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     user, password = _login(superset_stack)
