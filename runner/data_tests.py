@@ -262,21 +262,42 @@ def parse_entry(entry: Any) -> tuple[str, dict[str, Any]]:
 def compile_generic(
     renderer: Renderer, model: Model, column: str | None, entry: Any
 ) -> DataTest | None:
-    """Compile one YAML test entry of `model` (on `column`, or model-level when None)."""
+    """Compile one YAML test entry of `model` (on `column`, or model-level when None).
+
+    Raises:
+        CompilationError: at the entry's line in the YAML file.
+    """
     path = model.yaml_path or model.path
+    yaml_text = _read(renderer.project.dir / path)
     try:
         kind, args = parse_entry(entry)
     except TypeError as exc:
         raise _definition_error(path, f"on model {model.name}: {exc}") from None
     kind = ALIASES.get(kind, kind)
+    column = normalize_name(args.pop("column_name")) if "column_name" in args else column
+    line = find_yaml_line(yaml_text, [model.name, column, kind.split(".")[-1]])
+    what = f"{kind} on {model.name}{'.' + column if column else ''}"
+    try:
+        return _compile_generic(renderer, model, column, kind, args, path, what)
+    except CompilationError as err:
+        message = err.message if err.message.startswith(("test ", "unknown test")) else (
+            f"test {what}: {err.message.removeprefix('Jinja error: ')}"
+        )
+        raise CompilationError(
+            message, location=Location(path, line), source=yaml_text, hint=err.hint
+        ) from err
+
+
+def _compile_generic(
+    renderer: Renderer, model: Model, column: str | None, kind: str, args: dict[str, Any],
+    path: Path, what: str,
+) -> DataTest | None:
     args.update(args.pop("arguments", None) or {})
     config = dict(args.pop("config", None) or {})
     for key in CONFIG_KEYS:
         if key in args:
             config.setdefault(key, args.pop(key))
     explicit_name = args.pop("name", None)
-    column = normalize_name(args.pop("column_name")) if "column_name" in args else column
-    what = f"{kind} on {model.name}{'.' + column if column else ''}"
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
         raise _definition_error(
@@ -292,15 +313,16 @@ def compile_generic(
     sources: list[tuple[str, str]] = []
     kwargs: dict[str, Any] = {}
     for key, value in args.items():
-        kwargs[key] = _render_arg(renderer, value, path, refs, sources)
+        kwargs[key] = _render_arg(renderer, value, model, refs, sources)
     relation = f"`{model.name}`"
     if where:
         relation = f"(select * from `{model.name}` where {where})"
     macro_name = f"test_{kind}"
     if macro_name in renderer.env.globals:
+        macro_fn = renderer.env.globals[macro_name]
         rendered = renderer.render_snippet(
-            "{{ __test(**__kwargs) }}", path, __test=renderer.env.globals[macro_name],
-            __kwargs=_macro_kwargs(renderer.env.globals[macro_name], relation, column, kwargs),
+            "{{ __test(**__kwargs) }}", path, owner=model.name, __test=macro_fn,
+            __kwargs=_macro_kwargs(macro_fn, relation, column, kwargs),
         )
         sql, macro = rendered.sql, macro_name
         refs += rendered.refs
@@ -322,6 +344,33 @@ def compile_generic(
     )
 
 
+def find_yaml_line(text: str, needles: list[str | None]) -> int | None:
+    """The 1-based line of the last needle, each searched after the one before (None skipped).
+
+    Example:
+        >>> find_yaml_line("- name: a\\n  tests: [unique]\\n- name: b\\n  tests: [unique]",
+        ...                ["b", "unique"])
+        4
+    """
+    pos = 0
+    found = None
+    for needle in needles:
+        if not needle:
+            continue
+        match = re.compile(rf"\b{re.escape(needle)}\b", re.IGNORECASE).search(text, pos)
+        if match is None:
+            return found
+        pos, found = match.end(), text.count("\n", 0, match.start()) + 1
+    return found
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
 def compile_singular(renderer: Renderer, path: Path, text: str) -> DataTest | None:
     """Compile a `.sql` file of the test-paths; `{{ config(severity='warn') }}` is allowed."""
     rendered = renderer.render_snippet(text, path)
@@ -337,15 +386,16 @@ def compile_singular(renderer: Renderer, path: Path, text: str) -> DataTest | No
 
 
 def _render_arg(
-    renderer: Renderer, value: Any, path: Path, refs: list[str], sources: list[tuple[str, str]]
+    renderer: Renderer, value: Any, model: Model, refs: list[str],
+    sources: list[tuple[str, str]],
 ) -> Any:
     """Render `ref('x')` / `source(..)` and `{{ }}` inside a string argument; keep the rest."""
     if isinstance(value, list):
-        return [_render_arg(renderer, v, path, refs, sources) for v in value]
+        return [_render_arg(renderer, v, model, refs, sources) for v in value]
     if not isinstance(value, str) or not (_CALL.match(value) or "{{" in value):
         return value
     text = "{{ " + value + " }}" if _CALL.match(value) else value
-    rendered = renderer.render_snippet(text, path)
+    rendered = renderer.render_snippet(text, model.yaml_path or model.path, owner=model.name)
     refs += rendered.refs
     sources += rendered.sources
     return rendered.sql

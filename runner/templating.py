@@ -154,15 +154,19 @@ class Renderer:
         state, self._state = self._state, None
         return sql, state.refs, state.sources
 
-    def render_snippet(self, text: str, path: Path, **context: Any) -> RenderedText:
+    def render_snippet(
+        self, text: str, path: Path, *, owner: str | None = None, **context: Any
+    ) -> RenderedText:
         """Render template text that belongs to `path` (a data test), recording refs and config.
 
         Args:
             text: the template; it sees every macro, ref/source/var/config and `context`.
             path: the file the text comes from, for error locations.
+            owner: the name errors mention (default: the file's stem).
             context: extra template variables.
         """
-        self._state = _ModelState(Model(name=path.stem, path=path, raw_sql=text, fqn=(path.stem,)))
+        name = owner or path.stem
+        self._state = _ModelState(Model(name=name, path=path, raw_sql=text, fqn=(name,)))
         try:
             sql = self.env.from_string(text).render(**context)
         except CompilationError:
