@@ -137,7 +137,8 @@ def _render_event(event: Any) -> None:
             label = f"{event.index} of {event.total} OK {r.message} {r.name}"
             tail = f"[green]OK[/green] in {r.seconds:.2f}s"
         elif r.status == "skipped":
-            label = f"{event.index} of {event.total} SKIP {r.materialized} model {r.name} ({r.message})"
+            label = (f"{event.index} of {event.total} SKIP {r.materialized} model {r.name} "
+                     f"({r.message})")
             tail = "[yellow]SKIP[/yellow]"
         else:
             label = f"{event.index} of {event.total} ERROR creating {r.materialized} model {r.name}"
@@ -327,14 +328,27 @@ def compile_(debug: bool, **kwargs: Any) -> None:
 @common_options
 @selection_options
 @click.option("--output", type=click.Choice(["name", "path", "json"]), default="name")
+@click.option("--resource-type", type=click.Choice(["model", "test", "all"]), default="model",
+              show_default=True, help="List models, data tests, or both")
 @handle_errors
-def ls(debug: bool, output: str, **kwargs: Any) -> None:
-    """List the selected models in build order."""
+def ls(debug: bool, output: str, resource_type: str, **kwargs: Any) -> None:
+    """List the selected models in build order (and/or their data tests)."""
     import json
 
     from runner.build import compile_project
 
     cp = compile_project(_run_config("ls", **kwargs), check_sql=False)
+    if resource_type != "model":
+        for name in cp.selected_tests:
+            t = cp.tests[name]
+            if output == "json":
+                click.echo(json.dumps({"name": name, "path": t.path.as_posix(),
+                                       "resource_type": "test", "depends_on": list(t.refs),
+                                       "severity": t.severity}))
+            else:
+                click.echo(name if output == "name" else t.path.as_posix())
+        if resource_type == "test":
+            return
     for name in cp.selected:
         m = cp.models[name]
         if output == "name":

@@ -156,7 +156,9 @@ def _slow_project(root: Path) -> Path:
         "        conf: {spark.sql.shuffle.partitions: '2'}\n")
     (root / "models").mkdir()
     for i in range(1, 5):
-        upstream = f" cross join (select count(*) as c from {{{{ ref('m{i - 1}') }}}})" if i > 1 else ""
+        upstream = ""
+        if i > 1:
+            upstream = f" cross join (select count(*) as c from {{{{ ref('m{i - 1}') }}}})"
         (root / "models" / f"m{i}.sql").write_text(
             "select {{ var('version') }} as version, s.h from (select sum(hash(a.id, b.id)) as h "
             "from range(0, {{ var('n') }}) a cross join range(0, {{ var('n') }}) b) as s"
