@@ -40,19 +40,35 @@ per_segment as (
         on s.segment_name = c.segment_name
 ),
 
-per_metric as (
-    {%- for metric in metrics %}
+exploded as (
+    -- one row per metric, from one pass over the segments
     select
-        '{{ metric }}' as metric,
         segment_name,
         n_control,
         n_treatment,
-        {{ metric }}_control as x_control,
-        {{ metric }}_treatment as x_treatment,
-        srm_chi2
+        srm_chi2,
+        explode(array(
+            {%- for metric in metrics %}
+            named_struct(
+                'metric', '{{ metric }}',
+                'x_control', {{ metric }}_control,
+                'x_treatment', {{ metric }}_treatment
+            ){{ ',' if not loop.last }}
+            {%- endfor %}
+        )) as m
     from per_segment
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
+),
+
+per_metric as (
+    select
+        m.metric,
+        segment_name,
+        n_control,
+        n_treatment,
+        m.x_control,
+        m.x_treatment,
+        srm_chi2
+    from exploded
 ),
 
 tested as (

@@ -40,27 +40,31 @@ grid as (
 ),
 
 stages as (
-    {%- for stage in stages %}
+    -- one row per stage, from one pass over the grid
     select
         segment_name,
         ab_group,
-        '{{ stage }}' as stage,
-        {{ loop.index }} as stage_order,
-        cast({{ stage }} as bigint) as users,
-        cast(registration as bigint) as registered,
-        -- registration is its own previous stage
-        cast({{ stages[loop.index0 - 1] if not loop.first else stage }} as bigint) as previous_users
+        registration as registered,
+        explode(array(
+            {%- for stage in stages %}
+            named_struct(
+                'stage', '{{ stage }}',
+                'stage_order', {{ loop.index }},
+                'users', cast({{ stage }} as bigint),
+                -- registration is its own previous stage
+                'previous_users', cast({{ stages[loop.index0 - 1] if not loop.first else stage }} as bigint)
+            ){{ ',' if not loop.last }}
+            {%- endfor %}
+        )) as s
     from grid
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
 )
 
 select
     segment_name,
     ab_group,
-    stage,
-    stage_order,
-    users,
-    users / nullif(registered, 0) as rate_of_registered,
-    users / nullif(previous_users, 0) as rate_of_previous
+    s.stage,
+    s.stage_order,
+    s.users,
+    s.users / nullif(registered, 0) as rate_of_registered,
+    s.users / nullif(s.previous_users, 0) as rate_of_previous
 from stages

@@ -1,3 +1,4 @@
+{{ config(persist=true) }}
 {#- Every raw dim_users row, parsed, with its quarantine reason (NULL = clean). -#}
 {%- set raw_columns = ['row_index', 'user_id', 'name', 'email', 'address', 'birth_dt', 'phone',
     'type', 'rubro'] -%}

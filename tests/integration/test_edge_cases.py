@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -36,7 +37,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.integration.conftest import read_mart
-from tests.integration.test_marts_original import build_marts, compare_frames
+from tests.integration.test_marts_original import build_marts, compare_frames, copy_project
 from tests.reference import compute_reference
 
 pytestmark = pytest.mark.slow
@@ -256,3 +257,36 @@ def test_statistics_macros_are_accurate(run_runner, make_project):
     # relative accuracy in the tails too, where p-values are tiny (down to 1e-299)
     tail = df[df["x"].abs().between(5, 37)]
     assert ((tail["p_two_sided"] - expected_p[tail.index]).abs() / expected_p[tail.index]).max() < 1e-7
+
+
+def test_group_column_wins_when_declared(run_runner, tmp_path_factory):
+    """var ab_group_column names a source column; its control/treatment values beat the hash."""
+    project = copy_project(tmp_path_factory.mktemp("edge_group_column"))
+    sources = project / "models" / "sources.yml"
+    sources.write_text(sources.read_text().replace(
+        '          - {name: return_dt, data_type: date, description: "Return date"}\n',
+        '          - {name: return_dt, data_type: date, description: "Return date"}\n'
+        '          - {name: ab_group, data_type: string, description: "Assigned group"}\n',
+        1,
+    ))
+    raw = project / "raw"
+    shutil.copytree(EDGE, raw)
+    groups = {"MLB1001": "control", "MLB1003": "Treatment", "MLB1004": "bogus"}
+    lines = (raw / "lk_onboarding.csv").read_text().splitlines()
+    out = [lines[0] + ",ab_group"]
+    for line in lines[1:]:
+        out.append(line + "," + groups.get(line.split(",")[4], ""))
+    (raw / "lk_onboarding.csv").write_text("\n".join(out) + "\n")
+    build_marts(run_runner, project, {"raw_dir": str(raw), "ab_group_column": "ab_group"}, copy=False)
+    users = _users({"user_onboarding_metrics": read_mart(project, "user_onboarding_metrics")})
+    hashed = _users({"user_onboarding_metrics": _hash_groups()})
+    assert users.loc["MLB1001", "ab_group"] == "control"
+    assert hashed.loc["MLB1003", "ab_group"] == "control"  # the hash's answer ...
+    assert users.loc["MLB1003", "ab_group"] == "treatment"  # ... loses to the column
+    assert users.loc["MLB1004", "ab_group"] == hashed.loc["MLB1004", "ab_group"]  # invalid: hash
+    others = users.index.difference(["MLB1001", "MLB1003"])
+    assert (users.loc[others, "ab_group"] == hashed.loc[others, "ab_group"]).all()
+
+
+def _hash_groups() -> pd.DataFrame:
+    return compute_reference(EDGE).population[["user_id", "ab_group"]]

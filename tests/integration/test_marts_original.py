@@ -61,12 +61,19 @@ CONTRACT_KEYS = {
 }
 
 
-def build_marts(run_runner, project_dir: Path, vars: dict[str, Any]) -> Path:
-    """Copy the project's models and macros to `project_dir`, build them there, return the dir."""
+def copy_project(project_dir: Path) -> Path:
+    """Copy the project file, profiles, models and macros to `project_dir`."""
     for name in ["runner_project.yml", "profiles.yml"]:
         shutil.copy(ROOT / name, project_dir / name)
     for folder in ["models", "macros"]:
         shutil.copytree(ROOT / folder, project_dir / folder, dirs_exist_ok=True)
+    return project_dir
+
+
+def build_marts(run_runner, project_dir: Path, vars: dict[str, Any], *, copy: bool = True) -> Path:
+    """Build the project (copied to `project_dir` first) with `--target spark_only`."""
+    if copy:
+        copy_project(project_dir)
     result = run_runner(
         ["build", "--target", "spark_only", "--vars", yaml.safe_dump(vars, default_flow_style=True)],
         project_dir=project_dir,
