@@ -60,7 +60,7 @@ end
 {% macro unparseable_reasons(columns) -%}
 {#- CASE branches, in column order: the first value that does not parse names the reason. -#}
 {%- for column, kind in columns.items() %}
-        when {{ is_unparseable(column, kind) }} then 'unparseable_{{ column }}'
+        when {{ is_unparseable('`' ~ column ~ '`', kind) }} then 'unparseable_{{ column }}'
 {%- endfor %}
 {%- endmacro %}
 
@@ -79,17 +79,23 @@ map_filter(
 {%- endmacro %}
 
 
-{% macro row_id(raw_map, row_index) -%}
-{#- Stable id of a raw row: its index plus a fingerprint of its values; rows that are identical
-    even in their index get #2, #3, ... so the id stays unique. -#}
-{%- set base -%}
-concat_ws('-', coalesce(nullif(trim({{ row_index }}), ''), 'x'), substr(sha2(to_json({{ raw_map }}), 256), 1, 12))
-{%- endset -%}
+{% macro row_key(raw_map, row_index) -%}
+{#- The file's row index plus a fingerprint of the row's values (not of the file path). -#}
+concat_ws(
+    '-',
+    coalesce(nullif(trim({{ row_index }}), ''), 'x'),
+    substr(sha2(to_json({{ raw_map }}), 256), 1, 12)
+)
+{%- endmacro %}
+
+
+{% macro unique_row_id(row_key) -%}
+{#- A row_key made unique: rows identical even in their index get #1, #2, ... -#}
 concat(
-    {{ base }},
+    {{ row_key }},
     case
-        when count(1) over (partition by {{ base }}) > 1
-            then concat('#', row_number() over (partition by {{ base }} order by {{ base }}))
+        when count(1) over (partition by {{ row_key }}) > 1
+            then concat('#', row_number() over (partition by {{ row_key }} order by {{ row_key }}))
         else ''
     end
 )

@@ -16,15 +16,22 @@ with raw as (
     from {{ source('raw', 'lk_onboarding') }}
 ),
 
+keyed as (
+    select
+        *,
+        {{ row_key('raw_values', 'row_index') }} as row_key
+    from raw
+),
+
 parsed as (
     select
-        {{ row_id('raw_values', 'row_index') }} as row_id,
+        {{ unique_row_id('row_key') }} as row_id,
         {{ parse_int('row_index') }} as source_row_index,
         _file as source_file,
         raw_values,
         {{ clean_text('user_id') }} as user_id,
         {%- for column, kind in typed_columns.items() %}
-        {{ parse_value(column, kind) }} as `{{ column }}`,
+        {{ parse_value('`' ~ column ~ '`', kind) }} as `{{ column }}`,
         {%- endfor %}
         {%- if ab_group_column %}
         lower({{ clean_text(ab_group_column) }}) as ab_group_source,
@@ -37,7 +44,7 @@ parsed as (
             {{- unparseable_reasons(typed_columns) }}
             when {{ clean_text('first_login_dt') }} is null then 'missing_first_login_dt'
         end as row_reason
-    from raw
+    from keyed
 ),
 
 normalised as (

@@ -11,6 +11,13 @@ with raw as (
     from {{ source('raw', 'bt_users_transactions') }}
 ),
 
+keyed as (
+    select
+        *,
+        {{ row_key('raw_values', 'row_index') }} as row_key
+    from raw
+),
+
 onboarded_users as (
     select distinct user_id
     from {{ ref('stg_onboarding') }}
@@ -19,7 +26,7 @@ onboarded_users as (
 
 parsed as (
     select
-        {{ row_id('raw_values', 'row_index') }} as row_id,
+        {{ unique_row_id('row_key') }} as row_id,
         _file as source_file,
         raw_values,
         {{ clean_text('user_id') }} as user_id,
@@ -32,7 +39,7 @@ parsed as (
             {{- unparseable_reasons(typed_columns) }}
             when {{ clean_text('transaction_dt') }} is null then 'missing_transaction_dt'
         end as row_reason
-    from raw
+    from keyed
 ),
 
 reasoned as (

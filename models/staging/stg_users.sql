@@ -11,9 +11,16 @@ with raw as (
     from {{ source('raw', 'dim_users') }}
 ),
 
+keyed as (
+    select
+        *,
+        {{ row_key('raw_values', 'row_index') }} as row_key
+    from raw
+),
+
 parsed as (
     select
-        {{ row_id('raw_values', 'row_index') }} as row_id,
+        {{ unique_row_id('row_key') }} as row_id,
         _file as source_file,
         raw_values,
         {{ clean_text('user_id') }} as user_id,
@@ -29,7 +36,7 @@ parsed as (
             when not {{ user_id_is_valid(clean_text('user_id')) }} then 'malformed_user_id'
             {{- unparseable_reasons(typed_columns) }}
         end as quarantine_reason
-    from raw
+    from keyed
 )
 
 select
