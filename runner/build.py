@@ -396,17 +396,18 @@ def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeR
 
 
 def _run_test(spark: SparkSession, test: DataTest, failures_dir: Path | None) -> NodeResult:
-    from runner import data_tests
+    from runner import failing_rows
 
     started = time.perf_counter()
     try:
-        outcome = data_tests.run_test(spark, test, failures_dir)
+        outcome = failing_rows.run_test(spark, test, failures_dir)
     except RunnerError as err:
         message, failures, status = str(err), None, "error"
     except Exception as exc:  # Py4J errors outside the translated ones
-        message, failures, status = str(data_tests.to_test_error(exc, test)), None, "error"
+        message, failures, status = str(failing_rows.to_test_error(exc, test)), None, "error"
     else:
-        message, failures = data_tests.describe_outcome(test, outcome), outcome.failures
+        message = failing_rows.describe_failing_rows(test, outcome)
+        failures = outcome.failures
         status = "success" if not failures else ("warn" if test.severity == "warn" else "error")
     seconds = time.perf_counter() - started
     return NodeResult(

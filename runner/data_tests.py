@@ -1,7 +1,7 @@
 """Data tests: generic tests declared in the models' YAML, user `test_<name>` macros, singular SQL.
 
 Every test compiles to one SELECT that returns the failing rows; it passes when that returns none.
-Generic tests are functions in `GENERIC_TESTS` (name -> SQL); a Jinja macro `test_<name>(model,
+Generic tests are the functions of `generic_tests.GENERIC_TESTS`; a Jinja macro `test_<name>(model,
 column_name, ...)` in macros/ adds (or overrides) one. Singular tests are `.sql` files under the
 project's test-paths. A test's `severity` says whether failing rows are an error (the default:
 descendants of its model are skipped) or a warning.
@@ -12,28 +12,20 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import inspect
-import json
 import re
-import shutil
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlglot import exp
-
-from runner.errors import CompilationError, ExecutionError, Location
+from runner.errors import CompilationError, Location
+from runner.generic_tests import GENERIC_TESTS, GenericTestFn
 from runner.project import Model, Project, UniqueId, normalize_name
 from runner.selection import parse_atom
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
     from runner.templating import CompiledModel, Renderer
 
-DIALECT = "spark"
-SAMPLE_ROWS = 5
 SEVERITIES = ("error", "warn")
 CONFIG_KEYS = ("severity", "where", "store_failures", "enabled")
 ALIASES = {
@@ -41,18 +33,9 @@ ALIASES = {
     "expression_is_true": "expression",
     "dbt_utils.unique_combination_of_columns": "unique_combination_of_columns",
 }
-_PREDICATE = re.compile(
-    r"^\s*(=|<|>|!|(is|in|between|like|rlike|ilike)\b|not\s+(in|between|like|rlike|ilike)\b)",
-    re.IGNORECASE,
-)
 _OPERATORS = (("<>", "ne"), ("!=", "ne"), (">=", "gte"), ("<=", "lte"), (">", "gt"), ("<", "lt"),
               ("=", "eq"))
 _CALL = re.compile(r"^\s*(ref|source)\s*\(.*\)\s*$", re.DOTALL)
-
-
-# fn(model, column_name, **arguments) -> SQL selecting the failing rows of `model` (a relation or
-# a parenthesized subquery when `where` is set); each declares its own keyword arguments.
-GenericTestFn = Callable[..., str]
 
 
 @dataclass(frozen=True)
@@ -81,122 +64,6 @@ class DataTest:
     def attached(self) -> tuple[str, ...]:
         """Models whose descendants a failing test blocks."""
         return (self.model,) if self.model else self.refs
-
-
-@dataclass(frozen=True)
-class TestOutcome:
-    """What a test returned: the failing-row count, a sample, and where all of them are stored."""
-
-    failures: int
-    columns: tuple[str, ...] = ()
-    sample: tuple[tuple[Any, ...], ...] = ()
-    stored: Path | None = None
-
-
-# -- generic tests ---------------------------------------------------------------------------
-
-
-def not_null(model: str, column_name: str | None) -> str:
-    col = quote_column(_need_column(column_name))
-    return f"select * from {model} where {col} is null"
-
-
-def unique(model: str, column_name: str | None) -> str:
-    col = quote_column(_need_column(column_name))
-    return (
-        f"select {col} as unique_field, count(*) as n_records from {model}\n"
-        f"where {col} is not null group by {col} having count(*) > 1"
-    )
-
-
-def unique_combination_of_columns(
-    model: str, column_name: str | None = None, *, combination_of_columns: list[str]
-) -> str:
-    cols = ", ".join(quote_column(c) for c in _need_list(combination_of_columns, "columns"))
-    return f"select {cols}, count(*) as n_records from {model}\ngroup by {cols} having count(*) > 1"
-
-
-def accepted_values(
-    model: str, column_name: str | None, *, values: list[Any], quote: bool = True
-) -> str:
-    col = quote_column(_need_column(column_name))
-    items = _need_list(values, "values")
-    literals = ", ".join(to_literal(v) if quote else str(v) for v in items)
-    return (
-        f"select {col} as value_field, count(*) as n_records from {model}\n"
-        f"where {col} is not null and {col} not in ({literals}) group by {col}"
-    )
-
-
-def relationships(model: str, column_name: str | None, *, to: str, field: str) -> str:
-    col = quote_column(_need_column(column_name))
-    return (
-        f"select * from {model} as child\nwhere child.{col} is not null and not exists "
-        f"(select 1 from {to} as parent where parent.{quote_column(field)} = child.{col})"
-    )
-
-
-def expression(model: str, column_name: str | None = None, *, expression: str) -> str:
-    """Rows where `expression` is false; NULL passes, as in dbt_utils.expression_is_true.
-
-    On a column, an expression that is not a whole condition (`>= 0`) is applied to the column.
-    """
-    condition = expression
-    if column_name and not _is_condition(expression):
-        condition = f"{quote_column(column_name)} {expression}"
-    return f"select * from {model} where not ({condition})"
-
-
-GENERIC_TESTS: dict[str, GenericTestFn] = {
-    "not_null": not_null,
-    "unique": unique,
-    "unique_combination_of_columns": unique_combination_of_columns,
-    "accepted_values": accepted_values,
-    "relationships": relationships,
-    "expression": expression,
-}
-
-
-def quote_column(name: str) -> str:
-    """Backquote a plain column name; leave an expression (`lower(email)`) as written.
-
-    Example:
-        >>> quote_column("check"), quote_column("lower(email)")
-        ('`check`', 'lower(email)')
-    """
-    return f"`{name}`" if re.fullmatch(r"\w+", name) else name
-
-
-def to_literal(value: Any) -> str:
-    """A Spark SQL literal for a YAML value.
-
-    Example:
-        >>> to_literal("it's"), to_literal(3), to_literal(True)
-        ("'it\\\\'s'", '3', 'TRUE')
-    """
-    return exp.convert(value).sql(DIALECT)
-
-
-def _is_condition(text: str) -> bool:
-    """False for a column predicate that lacks its column (`>= 0`, `is not null`, `in (1, 2)`).
-
-    Example:
-        >>> [_is_condition(t) for t in ["rate between 0 and 1", ">= 0", "not in (1)", "not x"]]
-        [True, False, False, True]
-    """
-    return not _PREDICATE.match(text)
-
-
-def _need_column(column_name: str | None) -> str:
-    if not column_name:
-        raise TypeError("it must be declared under a column (or given column_name:)")
-    return column_name
-
-
-def _need_list(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list | tuple) or not value:
-        raise TypeError(f"{what} must be a non-empty list")
-    return list(value)
 
 
 # -- collecting tests from the project -------------------------------------------------------
@@ -524,128 +391,3 @@ def _test_atoms(specs: Iterable[str]) -> list[str]:
                 if atom is not None and atom.method == "name":
                     atoms.append(atom.value.lower())
     return atoms
-
-
-# -- running ---------------------------------------------------------------------------------
-
-
-def run_test(spark: SparkSession, test: DataTest, failures_dir: Path | None = None) -> TestOutcome:
-    """Run a test on Spark; with `failures_dir`, its failing rows go to `<dir>/<test name>/`.
-
-    Raises:
-        ExecutionError: Spark could not run the test's SQL.
-    """
-    from py4j.protocol import Py4JJavaError
-    from pyspark.errors import PySparkException
-
-    stored = None
-    try:
-        df = spark.sql(test.sql)
-        if failures_dir is not None:
-            stored = _store(df, failures_dir / test.name)
-            df = spark.read.parquet(str(stored))
-        failures = df.count()
-        rows = df.limit(SAMPLE_ROWS).collect() if failures else []
-    except (PySparkException, Py4JJavaError) as exc:
-        raise to_test_error(exc, test) from exc
-    if not failures:
-        if stored is not None:
-            shutil.rmtree(stored, ignore_errors=True)
-        return TestOutcome(0)
-    return TestOutcome(failures, tuple(df.columns), tuple(tuple(r) for r in rows), stored)
-
-
-def _store(df: Any, final: Path) -> Path:
-    """Write rows as Parquet beside `final`, then swap them in (a stale copy never lingers)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = final.with_name(f".{final.name}.staged-{uuid.uuid4().hex[:8]}")
-    try:
-        df.toDF(*unique_columns(df.columns)).write.mode("overwrite").parquet(str(staged))
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    staged.rename(final)
-    return final
-
-
-def unique_columns(names: Iterable[str]) -> list[str]:
-    """Column names made unique for Parquet, which refuses `select a.total, b.total`.
-
-    Example:
-        >>> unique_columns(["total", "total", "n"])
-        ['total', 'total_2', 'n']
-    """
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name.lower()] = seen.get(name.lower(), 0) + 1
-        out.append(name if seen[name.lower()] == 1 else f"{name}_{seen[name.lower()]}")
-    return out
-
-
-def to_test_error(exc: BaseException, test: DataTest) -> ExecutionError:
-    """Translate a Spark error raised by a test into an ExecutionError at its YAML/SQL file."""
-    text = str(exc).strip()
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("\tat ")]
-    first = next((ln for ln in lines if "Exception" in ln or "[" in ln), lines[0] if lines else "")
-    first = re.sub(r"\s*SQLSTATE: \w+", "", first).lstrip(": ")
-    return ExecutionError(
-        f"Spark error in test {test.name}: {first or type(exc).__name__}",
-        location=Location(test.path),
-        hint=f"compiled SQL: {compiled_path(test)}",
-    )
-
-
-def compiled_path(test: DataTest) -> str:
-    """Where the compiled SQL of a test is written, relative to the target folder's parent."""
-    return f"target/compiled/tests/{test.name}.sql"
-
-
-def describe_outcome(test: DataTest, outcome: TestOutcome) -> str:
-    """The message of a test result: the failing-row count, where they are, the first rows."""
-    if not outcome.failures:
-        return "pass"
-    plural = "s" if outcome.failures != 1 else ""
-    text = f"{outcome.failures} failing row{plural} (severity {test.severity})"
-    if outcome.stored is not None:
-        text += f"; all stored in {outcome.stored}"
-    table = format_rows(outcome.columns, outcome.sample, outcome.failures)
-    return f"{text}\n{table}" if table else text
-
-
-def format_rows(
-    columns: Iterable[str], rows: Iterable[Iterable[Any]], total: int | None = None,
-    width: int = 40,
-) -> str:
-    """A small text table of sample rows, values cut at `width`.
-
-    Example:
-        >>> print(format_rows(["id", "n"], [("a", 2), ("bb", 3)], total=3))
-        id | n
-        a  | 2
-        bb | 3
-        ... and 1 more
-    """
-    header = list(columns)
-    body = [[_cell(v, width) for v in row] for row in rows]
-    if not header:
-        return ""
-    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
-    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in body]
-    if total is not None and total > len(body):
-        lines.append(f"... and {total - len(body)} more")
-    return "\n".join(lines)
-
-
-def _cell(value: Any, width: int) -> str:
-    text = "NULL" if value is None else str(value)
-    text = text.replace("\n", "\\n")
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def checksum(test: DataTest) -> str:
-    """Changes when the test's SQL or config changes (for state:modified)."""
-    key = {"sql": test.sql, "severity": test.severity, "where": test.where}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

@@ -76,12 +76,14 @@ class InterruptWatch:
             threading.Thread(target=self._cancel_loop, name="runner-cancel", daemon=True).start()
 
     def _cancel_loop(self) -> None:
+        from py4j.protocol import Py4JError
+
         spark = self._spark
         assert spark is not None
         while True:
             try:
                 spark.sparkContext.cancelAllJobs()
-            except Exception:  # the JVM may be going away; nothing left to cancel
+            except (Py4JError, OSError):  # the JVM is going away: nothing left to cancel
                 return
             if self._done.wait(CANCEL_EVERY_SECONDS):
                 return

@@ -282,7 +282,8 @@ def test_run_results_test_status(status, failures, expected):
                                                                         failures)
 
 
-@pytest.mark.parametrize("name", ["runner.data_tests", "runner.artifacts", "runner.retry",
+@pytest.mark.parametrize("name", ["runner.data_tests", "runner.generic_tests",
+                                  "runner.failing_rows", "runner.artifacts", "runner.retry",
                                   "runner.interrupts"])
 def test_doctests(name):
     assert doctest.testmod(importlib.import_module(name)).failed == 0

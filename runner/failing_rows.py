@@ -1,0 +1,146 @@
+"""Run a data test on Spark: count its failing rows, keep a sample, store them all on request."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.errors import ExecutionError, Location
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from runner.data_tests import DataTest
+
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class FailingRows:
+    """What a test returned: how many failing rows, the first ones, where all of them are stored."""
+
+    failures: int
+    columns: tuple[str, ...] = ()
+    sample: tuple[tuple[Any, ...], ...] = ()
+    stored: Path | None = None
+
+
+def run_test(spark: SparkSession, test: DataTest, failures_dir: Path | None = None) -> FailingRows:
+    """Run a test on Spark; with `failures_dir`, its failing rows go to `<dir>/<test name>/`.
+
+    Raises:
+        ExecutionError: Spark could not run the test's SQL.
+    """
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    stored = None
+    try:
+        df = spark.sql(test.sql)
+        if failures_dir is not None:
+            stored = _store(df, failures_dir / test.name)
+            df = spark.read.parquet(str(stored))
+        failures = df.count()
+        rows = df.limit(SAMPLE_ROWS).collect() if failures else []
+    except (PySparkException, Py4JJavaError) as exc:
+        raise to_test_error(exc, test) from exc
+    if not failures:
+        if stored is not None:
+            shutil.rmtree(stored, ignore_errors=True)
+        return FailingRows(0)
+    return FailingRows(failures, tuple(df.columns), tuple(tuple(r) for r in rows), stored)
+
+
+def _store(df: Any, final: Path) -> Path:
+    """Write rows as Parquet beside `final`, then swap them in (a stale copy never lingers)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staged = final.with_name(f".{final.name}.staged-{uuid.uuid4().hex[:8]}")
+    try:
+        df.toDF(*unique_columns(df.columns)).write.mode("overwrite").parquet(str(staged))
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    staged.rename(final)
+    return final
+
+
+def unique_columns(names: Iterable[str]) -> list[str]:
+    """Column names made unique for Parquet, which refuses `select a.total, b.total`.
+
+    Example:
+        >>> unique_columns(["total", "total", "n"])
+        ['total', 'total_2', 'n']
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name.lower()] = seen.get(name.lower(), 0) + 1
+        out.append(name if seen[name.lower()] == 1 else f"{name}_{seen[name.lower()]}")
+    return out
+
+
+def to_test_error(exc: BaseException, test: DataTest) -> ExecutionError:
+    """Translate a Spark error raised by a test into an ExecutionError at its YAML/SQL file."""
+    text = str(exc).strip()
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("\tat ")]
+    first = next((ln for ln in lines if "Exception" in ln or "[" in ln), lines[0] if lines else "")
+    first = re.sub(r"\s*SQLSTATE: \w+", "", first).lstrip(": ")
+    return ExecutionError(
+        f"Spark error in test {test.name}: {first or type(exc).__name__}",
+        location=Location(test.path),
+        hint=f"compiled SQL: {compiled_path(test)}",
+    )
+
+
+def compiled_path(test: DataTest) -> str:
+    """Where the compiled SQL of a test is written, relative to the target folder's parent."""
+    return f"target/compiled/tests/{test.name}.sql"
+
+
+def describe_failing_rows(test: DataTest, outcome: FailingRows) -> str:
+    """The message of a test result: the failing-row count, where they are, the first rows."""
+    if not outcome.failures:
+        return "pass"
+    plural = "s" if outcome.failures != 1 else ""
+    text = f"{outcome.failures} failing row{plural} (severity {test.severity})"
+    if outcome.stored is not None:
+        text += f"; all stored in {outcome.stored}"
+    table = format_rows(outcome.columns, outcome.sample, outcome.failures)
+    return f"{text}\n{table}" if table else text
+
+
+def format_rows(
+    columns: Iterable[str], rows: Iterable[Iterable[Any]], total: int | None = None,
+    width: int = 40,
+) -> str:
+    """A small text table of sample rows, values cut at `width`.
+
+    Example:
+        >>> print(format_rows(["id", "n"], [("a", 2), ("bb", 3)], total=3))
+        id | n
+        a  | 2
+        bb | 3
+        ... and 1 more
+    """
+    header = list(columns)
+    body = [[_cell(v, width) for v in row] for row in rows]
+    if not header:
+        return ""
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in body]
+    if total is not None and total > len(body):
+        lines.append(f"... and {total - len(body)} more")
+    return "\n".join(lines)
+
+
+def _cell(value: Any, width: int) -> str:
+    text = "NULL" if value is None else str(value)
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 3] + "..."
