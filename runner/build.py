@@ -302,8 +302,10 @@ def _prepare(
     phases["spark_start"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    read = {r for s in steps if s.resource_type == "test" for r in cp.tests[s.name].refs}
-    register_inputs(cp, spark, built, expose=read - set(built))
+    tests = [cp.tests[s.name] for s in steps if s.resource_type == "test"]
+    read = {r for t in tests for r in t.refs}
+    register_inputs(cp, spark, built, expose=read - set(built),
+                    sources={src for t in tests for src in t.sources})
     phases["sources"] = time.perf_counter() - t0
     return spark
 
@@ -417,13 +419,17 @@ def _run_test(spark: SparkSession, test: DataTest, failures_dir: Path | None) ->
 
 
 def register_inputs(
-    cp: CompiledProject, spark: SparkSession, names: list[str], expose: Iterable[str] = ()
+    cp: CompiledProject,
+    spark: SparkSession,
+    names: list[str],
+    expose: Iterable[str] = (),
+    sources: Iterable[tuple[str, str]] = (),
 ) -> None:
     """Register the sources and unselected upstream models that `names` read.
 
     An upstream table-like model built by an earlier run is read from its Parquet copy;
     anything else becomes a (lazy) temp view, so selecting one model always works. Models in
-    `expose` (read by tests, not built now) are registered the same way.
+    `expose` and `sources` (read by tests, not built now) are registered the same way.
     """
     from runner.materializations import register_existing
     from runner.sources import register_source
@@ -433,7 +439,7 @@ def register_inputs(
     needed = set(names) | set(expose)
     for name in list(needed):
         needed |= cp.graph.ancestors(name)
-    for key in sorted({s for n in needed for s in cp.models[n].sources}):
+    for key in sorted({s for n in needed for s in cp.models[n].sources} | set(sources)):
         register_source(spark, project, project.sources[key], cp.vars)
     marts_dir = project.target_dir / "marts"
     for name in cp.graph.order(needed - set(names)):

@@ -43,6 +43,7 @@ EXPECTED_FAILURES = {
 PASSING_ON_BAD_DATA = {
     "expression_user_stats__payment_rate_between_0_and_1",  # NULL rates pass
     "assert_every_user_counted",
+    "assert_raw_users_not_empty",  # reads a source, no model
 }
 
 
@@ -69,17 +70,17 @@ def test_all_pass_on_good_data(run_runner, tmp_path, mart_reader):
     project = _copy(tmp_path)
     result = run_runner(["build"], project_dir=project)
     assert result.exit_code == 0, result.output
-    assert "Done. OK=19 WARN=0 ERROR=0 SKIP=0 TOTAL=19" in result.output
+    assert "Done. OK=20 WARN=0 ERROR=0 SKIP=0 TOTAL=20" in result.output
     statuses = {uid: r["status"] for uid, r in _results(project).items()}
     assert {s for uid, s in statuses.items() if uid.startswith("test.")} == {"pass"}
-    assert len(statuses) == 19
+    assert len(statuses) == 20
     assert len(mart_reader(project, "user_stats")) == 4
 
 
 def test_bad_data_exit_code_and_summary(bad_run):
     _, result = bad_run
     assert result.exit_code == 1
-    assert "Done. OK=2 WARN=1 ERROR=11 SKIP=0 TOTAL=14" in result.output
+    assert "Done. OK=3 WARN=1 ERROR=11 SKIP=0 TOTAL=15" in result.output
     assert "FAIL 1 unique_stg_users_user_id" in result.output
     assert "WARN 1 accepted_values_stg_events_kind__login__payment" in result.output
     assert "Failure in test unique_stg_users_user_id (models/schema.yml):" in result.output
@@ -149,3 +150,11 @@ def test_a_broken_test_is_an_error_not_a_crash(run_runner, tmp_path):
     assert r["status"] == "error" and r["failures"] is None
     assert "no_such_column" in r["message"]
     assert "compiled SQL: target/compiled/tests/" in r["message"]
+
+
+def test_a_test_reading_only_a_source(run_runner, spark, tmp_path):
+    project = _copy(tmp_path)
+    spark.catalog.dropTempView("src__raw__users")  # left by earlier runs in this session
+    result = run_runner(["test", "--select", "assert_raw_users_not_empty"], project_dir=project)
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 PASS assert_raw_users_not_empty" in result.output

@@ -51,7 +51,7 @@ def test_defect_skips_downstream_keeps_outputs_and_retry_finishes(quality, run_r
     broken = run_runner(["build", vars_], project_dir=quality)
 
     assert broken.exit_code == 1
-    assert "Done. OK=13 WARN=0 ERROR=1 SKIP=5 TOTAL=19" in broken.output
+    assert "Done. OK=14 WARN=0 ERROR=1 SKIP=5 TOTAL=20" in broken.output
     results = _results(quality)
     failed = results["test.unique_stg_users_user_id"]
     assert (failed["status"], failed["failures"]) == ("fail", 1)
