@@ -20,6 +20,7 @@ import re
 import struct
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -333,7 +334,10 @@ def user_metrics(
                 else "unknown",
                 "segment_inconsistent": inconsistent,
                 "ab_bucket": bucket,
-                "ab_group": "control" if bucket < vars["control_share"] * 10000 else "treatment",
+                # exact decimal arithmetic, as Spark does with the literal (0.07 * 10000 = 700)
+                "ab_group": "control"
+                if bucket < Decimal(str(vars["control_share"])) * 10000
+                else "treatment",
                 "first_login_dt": login,
                 "week_year": r["week_year"]
                 if r["week_year"] is not None
