@@ -35,6 +35,7 @@ ALIASES = {
 }
 _OPERATORS = (("<>", "ne"), ("!=", "ne"), (">=", "gte"), ("<=", "lte"), (">", "gt"), ("<", "lt"),
               ("=", "eq"))
+_REF = re.compile(r"\bref\(\s*['\"](\w+)['\"]\s*\)")
 _CALL = re.compile(r"^\s*(ref|source)\s*\(.*\)\s*$", re.DOTALL)
 
 
@@ -203,7 +204,8 @@ def _compile_generic(
             hint=f"built-in tests: {known}; or define a macro {macro_name}(model, column_name) "
             "in macros/",
         )
-    name = explicit_name or build_test_name(kind, model.name, column, kwargs)
+    # named from the arguments as written, so --vars does not rename a test
+    name = explicit_name or build_test_name(kind, model.name, column, args)
     return DataTest(
         name=str(name), kind=kind, path=path, sql=sql.strip(), refs=tuple(dict.fromkeys(refs)),
         sources=tuple(dict.fromkeys(sources)), model=model.name, column=column, kwargs=args,
@@ -339,7 +341,7 @@ def build_test_name(kind: str, model: str, column: str | None, kwargs: Mapping[s
 def _slug(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "__".join(_slug(v) for v in value)
-    text = str(value).lower()
+    text = _REF.sub(r"\1", str(value).lower())
     for op, word in _OPERATORS:
         text = text.replace(op, f" {word} ")
     return re.sub(r"[^a-z0-9]+", "_", text).strip("_")

@@ -93,6 +93,9 @@ COMPILED = [
      "where `ab_group` is not null and `ab_group` not in ('a') group by `ab_group`"),
     ("explicit name", "- name: user_id\n  tests:\n    - unique: {name: users_pk}", "",
      "users_pk", None),
+    # named from the arguments as written: --vars does not rename it
+    ("Jinja in an argument", "", "- expression: {expression: \"rate <= {{ var('max', 1) }}\"}",
+     "expression_users__rate_lte_var_max_1", "select * from `users` where not (rate <= 1)"),
 ]
 
 
