@@ -77,6 +77,7 @@ def record_build(target: Target, run: RunResult, callback: Callable[[Event], Non
 
     assert target.cassandra is not None
     ks = target.cassandra.keyspace
+    models = [r for r in run.results if r.resource_type == "model"]
     session = cassandra.connect(target.cassandra)
     try:
         session.execute(
@@ -93,10 +94,10 @@ def record_build(target: Target, run: RunResult, callback: Callable[[Event], Non
                 run.started_at,
                 run.target,
                 run.command,
-                len(run.results),
-                run.count("success"),
-                run.count("error"),
-                run.count("skipped"),
+                sum(1 for r in models),
+                sum(1 for r in models if r.status == "success"),
+                sum(1 for r in models if r.status == "error"),
+                sum(1 for r in models if r.status == "skipped"),
             ),
         )
     finally:
@@ -153,8 +154,8 @@ def status(project_dir: Path) -> list[ServiceLine]:
         ServiceLine(
             "cassandra",
             st.running,
-            getattr(st, "address", "127.0.0.1:9042"),
-            f"version {getattr(st, 'version', '?')}, data {getattr(st, 'data_dir', '?')}",
+            getattr(st, "address", None) or "127.0.0.1:9042",
+            f"version {getattr(st, 'version', None) or '?'}, data {getattr(st, 'data_dir', '?')}",
         )
     ]
     try:
