@@ -27,7 +27,7 @@ def run_checks(project_dir: Path, profiles_dir: Path | None, target: str | None)
     yield ("profile", True, f"{prof or 'built-in dev target'}; target {cp.target.name}")
     java = shutil.which("java")
     if java:
-        out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
         yield ("java", True, out.splitlines()[0] if out else java)
     else:
         yield ("java", False, "java not found on PATH (Java 17 is required)")
@@ -42,7 +42,7 @@ def run_checks(project_dir: Path, profiles_dir: Path | None, target: str | None)
         if cass.managed and not cassandra_node.status(
             services.state_dir(cp.project.dir, "cassandra")
         ).running:
-            yield ("cassandra", True, f"local node not running; `runner up` or a build starts it")
+            yield ("cassandra", True, "local node not running; `runner up` or a build starts it")
         else:
             try:
                 session = cassandra.connect(cass)

@@ -67,7 +67,7 @@ def prepare_cassandra(
 def apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
     """Apply connector settings to a session that already runs (its jars must be loaded)."""
     for key, value in conf.items():
-        if key.startswith("spark.cassandra.") or key.startswith("spark.sql.catalog."):
+        if key.startswith(("spark.cassandra.", "spark.sql.catalog.")):
             spark.conf.set(key, value)
 
 

@@ -72,13 +72,13 @@ def pytest_collection_modifyitems(items):
 
 os.environ.setdefault("PYSPARK_PYTHON", str(Path(os.sys.executable)))
 
-from tests.integration.cassandra_fixtures import (  # noqa: E402,F401
+from tests.integration.cassandra_fixtures import (  # noqa: F401
     cassandra_auth_node,
     cassandra_node,
     cassandra_target,
     spark_cassandra,
 )
-from tests.integration.superset_fixtures import (  # noqa: E402,F401
+from tests.integration.superset_fixtures import (  # noqa: F401
     superset_cassandra,
     superset_marts,
     superset_stack,
