@@ -117,6 +117,9 @@ class ModelConfig(BaseModel):
         default_factory=list, description="Cassandra clustering columns, 'col' or 'col desc'"
     )
     persist: bool = Field(False, description="Cache the result in Spark: several models read it")
+    allow_empty: bool = Field(
+        False, description="A table-like model may produce 0 rows (else the build fails)"
+    )
 
 
 class ProjectConfig(_Strict):

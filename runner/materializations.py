@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.config import Target
-from runner.errors import MaterializationError
+from runner.errors import Location, MaterializationError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -50,9 +50,9 @@ def materialize_view(ctx: MaterializeContext, model: CompiledModel, df: DataFram
 
 
 def materialize_table(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> MaterializeResult:
-    staged = _write_staged(ctx, model, df)
+    staged, rows = _write_staged(ctx, model, df)
     final = _promote(staged, ctx.marts_dir / model.name)
-    rows = _register_parquet(ctx.spark, model.name, final)
+    _register_parquet(ctx.spark, model.name, final)
     return MaterializeResult(f"table ({rows} rows)", rows=rows)
 
 
@@ -62,10 +62,10 @@ def materialize_cassandra(
     """Compute once into staged Parquet, upsert Cassandra from it, then promote the Parquet copy."""
     import time
 
-    staged = _write_staged(ctx, model, df)
+    staged, rows = _write_staged(ctx, model, df)
     if ctx.target.cassandra is None:
         final = _promote(staged, ctx.marts_dir / model.name)
-        rows = _register_parquet(ctx.spark, model.name, final)
+        _register_parquet(ctx.spark, model.name, final)
         return MaterializeResult(f"parquet only, no cassandra in target ({rows} rows)", rows=rows)
     from runner.cassandra import write_mart
 
@@ -85,7 +85,7 @@ def materialize_cassandra(
         raise
     seconds = time.perf_counter() - started
     final = _promote(staged, ctx.marts_dir / model.name)
-    rows = _register_parquet(ctx.spark, model.name, final)
+    _register_parquet(ctx.spark, model.name, final)
     keyspace = ctx.target.cassandra.keyspace
     return MaterializeResult(
         f"cassandra {keyspace}.{model.name} ({rows} rows)",
@@ -122,15 +122,27 @@ def register_existing(spark: SparkSession, name: str, marts_dir: Path) -> bool:
     return True
 
 
-def _write_staged(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> Path:
+def _write_staged(
+    ctx: MaterializeContext, model: CompiledModel, df: DataFrame
+) -> tuple[Path, int]:
+    """Compute the model into a staged Parquet folder; refuse to replace a mart with nothing."""
     ctx.marts_dir.mkdir(parents=True, exist_ok=True)
     staged = ctx.marts_dir / f".{model.name}.staged-{uuid.uuid4().hex[:8]}"
     try:
         df.write.mode("overwrite").parquet(str(staged))
+        rows = ctx.spark.read.parquet(str(staged)).count()  # Parquet footers: no recompute
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    return staged
+    if rows == 0 and not model.config.allow_empty:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise MaterializationError(
+            f"model {model.name} produced no rows; its previous content is kept",
+            location=Location(model.path),
+            hint="check the input data (--vars raw_dir), or set config(allow_empty=true) "
+            "if an empty result is valid",
+        )
+    return staged, rows
 
 
 def _promote(staged: Path, final: Path) -> Path:
@@ -143,7 +155,5 @@ def _promote(staged: Path, final: Path) -> Path:
     return final
 
 
-def _register_parquet(spark: SparkSession, name: str, path: Path) -> int:
-    df = spark.read.parquet(str(path))
-    df.createOrReplaceTempView(name)
-    return df.count()
+def _register_parquet(spark: SparkSession, name: str, path: Path) -> None:
+    spark.read.parquet(str(path)).createOrReplaceTempView(name)

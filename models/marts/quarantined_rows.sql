@@ -1,4 +1,4 @@
-{{ config(materialized='cassandra', partition_key=['source'], clustering_key=['reason', 'row_id']) }}
+{{ config(materialized='cassandra', partition_key=['source'], clustering_key=['reason', 'row_id'], allow_empty=true) }}
 {#- Every quarantined raw row: its source, reason, and values as the file held them. -#}
 {%- set sources = {
     'lk_onboarding': 'stg_onboarding',

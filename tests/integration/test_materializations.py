@@ -1,0 +1,39 @@
+"""Table materialization on real Spark: staged then swapped, never replaced by nothing."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import read_mart
+
+
+def test_empty_result_keeps_previous_table(make_project, run_runner):
+    project = make_project({"models/t.sql": "{{ config(materialized='table') }}\n"
+                                            "select id from range(3)"})
+    assert run_runner(["run"], project_dir=project).exit_code == 0
+    assert sorted(read_mart(project, "t")["id"]) == [0, 1, 2]
+
+    (project / "models/t.sql").write_text("{{ config(materialized='table') }}\n"
+                                          "select id from range(3) where id > 5")
+    result = run_runner(["run"], project_dir=project)
+    assert result.exit_code == 1
+    assert "model t produced no rows; its previous content is kept" in result.output
+    assert sorted(read_mart(project, "t")["id"]) == [0, 1, 2]
+    assert not [p for p in (project / "target/marts").iterdir() if p.name.startswith(".")]
+
+    (project / "models/t.sql").write_text("{{ config(materialized='table', allow_empty=true) }}\n"
+                                          "select id from range(3) where id > 5")
+    assert run_runner(["run"], project_dir=project).exit_code == 0
+    assert len(read_mart(project, "t")) == 0
+
+
+def test_runtime_spark_error_names_model_and_keeps_others(make_project, run_runner):
+    project = make_project({
+        "models/good.sql": "{{ config(materialized='table') }}\nselect 1 as x",
+        "models/bad.sql": "{{ config(materialized='table') }}\nselect\n  nope\nfrom {{ ref('good') }}",
+        "models/after_bad.sql": "{{ config(materialized='table') }}\nselect * from {{ ref('bad') }}",
+    })
+    result = run_runner(["run"], project_dir=project)
+    assert result.exit_code == 1
+    assert "models/bad.sql:3:" in result.output
+    assert "OK=1" in result.output and "ERROR=1" in result.output and "SKIP=1" in result.output
+    assert list(read_mart(project, "good")["x"]) == [1]
+    assert "Traceback" not in result.output
