@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ORIGINAL_DATA = (ROOT.parent / "shared" / "data" / "original").resolve()
+
+def _original_data() -> Path:
+    """The original CSVs (never copied into the repo): $RUNNER_ORIGINAL_DATA, else shared/."""
+    if os.environ.get("RUNNER_ORIGINAL_DATA"):
+        return Path(os.environ["RUNNER_ORIGINAL_DATA"]).resolve()
+    return (ROOT.parent / "shared" / "data" / "original").resolve()
+
+
+ORIGINAL_DATA = _original_data()
 
 
 def write_project(root: Path, files: dict[str, str]) -> Path:
