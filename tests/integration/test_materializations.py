@@ -37,3 +37,21 @@ def test_runtime_spark_error_names_model_and_keeps_others(make_project, run_runn
     assert "OK=1" in result.output and "ERROR=1" in result.output and "SKIP=1" in result.output
     assert list(read_mart(project, "good")["x"]) == [1]
     assert "Traceback" not in result.output
+
+
+def test_unreachable_superset_keeps_marts_and_exits_3(make_project, run_runner):
+    import shutil
+
+    from tests.conftest import ROOT
+
+    project = make_project({"models/t.sql": "{{ config(materialized='table') }}\nselect 1 as x"})
+    shutil.copytree(ROOT / "dashboards", project / "dashboards")
+    (project / "profiles.yml").write_text(
+        "t:\n  target: remote\n  outputs:\n    remote:\n      spark: {master: 'local[2]'}\n"
+        "      superset: {url: 'http://127.0.0.1:1'}\n"
+    )
+    result = run_runner(["build"], project_dir=project)
+    assert result.exit_code == 3, result.output
+    assert "cannot reach Superset at http://127.0.0.1:1" in result.output
+    assert "The marts were written" in result.output
+    assert list(read_mart(project, "t")["x"]) == [1]
