@@ -17,8 +17,6 @@ import fcntl
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner import processes
 from runner.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -275,7 +274,7 @@ def start(
             hint="stop it first (`runner down`) or reuse it",
         )
     for p in (port, storage_port):
-        if _port_open(HOST, p):
+        if processes.port_open(HOST, p):
             raise ServiceError(
                 f"port {HOST}:{p} is already in use by another process",
                 hint="choose other ports (cassandra.port in profiles.yml) or stop that process",
@@ -290,7 +289,7 @@ def start(
         str(JAVA_HOME / "bin" / "java"),
         *JVM_OPTIONS,
         *([f"-javaagent:{jamm[0]}"] if jamm else []),
-        f"-Dcassandra.config={(layout.conf / 'cassandra.yaml').as_uri()}",
+        _config_arg(layout),
         f"-Dcassandra.logdir={layout.logs}",
         f"-Dcassandra.storagedir={layout.data}",
         f"-Dlogback.configurationFile={layout.conf / 'logback.xml'}",
@@ -304,17 +303,13 @@ def start(
     (layout.conf / "triggers").mkdir(exist_ok=True)
     env = {**os.environ, "JAVA_HOME": str(JAVA_HOME), "MALLOC_ARENA_MAX": "4"}
     began = time.monotonic()
-    with (layout.logs / "output.log").open("ab") as out:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=layout.state_dir,
-            start_new_session=True,
-        )
-    layout.pid_file.write_text(f"{proc.pid}\n")
+    proc = processes.spawn(
+        cmd,
+        log_file=layout.logs / "output.log",
+        pid_file=layout.pid_file,
+        env=env,
+        cwd=layout.state_dir,
+    )
     layout.node_file.write_text(
         json.dumps({"host": HOST, "port": port, "storage_port": storage_port, "auth": auth})
     )
@@ -322,7 +317,7 @@ def start(
     try:
         version = _wait_ready(layout, proc, port, login, timeout)
     except BaseException:
-        _terminate(proc.pid, 30)
+        processes.terminate(proc.pid, 30)
         proc.wait()
         layout.pid_file.unlink(missing_ok=True)
         raise
@@ -374,11 +369,7 @@ def stop(state_dir: Path, timeout: float = 60) -> bool:
         Whether a running node was stopped.
     """
     layout = _Layout(state_dir.resolve())
-    pid = _live_pid(layout)
-    if pid is not None:
-        _terminate(pid, timeout)
-    layout.pid_file.unlink(missing_ok=True)
-    return pid is not None
+    return processes.stop(layout.pid_file, *_markers(layout), timeout=timeout)
 
 
 def status(state_dir: Path) -> NodeStatus:
@@ -449,58 +440,18 @@ def _read_node_file(layout: _Layout) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _config_arg(layout: _Layout) -> str:
+    return f"-Dcassandra.config={(layout.conf / 'cassandra.yaml').as_uri()}"
+
+
+def _markers(layout: _Layout) -> tuple[str, str]:
+    # PIDs are reused: only a CassandraDaemon reading this folder's config counts.
+    return MAIN_CLASS, _config_arg(layout)
+
+
 def _live_pid(layout: _Layout) -> int | None:
     """The PID in the PID file if that process is alive and is this folder's Cassandra."""
-    try:
-        pid = int(layout.pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    if not _alive(pid):
-        return None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    # PIDs are reused: only a CassandraDaemon reading this folder's config counts.
-    config = f"-Dcassandra.config={(layout.conf / 'cassandra.yaml').as_uri()}".encode()
-    return pid if MAIN_CLASS.encode() in cmdline and config in cmdline else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-def _terminate(pid: int, timeout: float) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
-        time.sleep(0.2)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+    return processes.live_pid(layout.pid_file, *_markers(layout))
 
 
 def _wait_ready(
@@ -520,7 +471,7 @@ def _wait_ready(
                 f"Cassandra exited during start-up (exit code {code}){_last_error(layout)}",
                 hint=f"read {log} and {layout.logs / 'output.log'}",
             )
-        if _port_open(HOST, port):
+        if processes.port_open(HOST, port):
             try:
                 return _query_version(port, login, 10.0)
             except ServiceError as exc:

@@ -15,7 +15,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from runner.errors import ConfigError, Location
+from runner.errors import ConfigError, Location, RunnerError
 
 PROJECT_FILE = "runner_project.yml"
 PROFILES_FILE = "profiles.yml"
@@ -199,13 +199,26 @@ def find_profiles_file(project_dir: Path, profiles_dir: Path | None) -> Path | N
     return next((p for p in candidates if p.exists()), None)
 
 
-def _env_var(name: str, default: str | None = None) -> str:
+def env_var(
+    name: str, default: str | None = None, *, error: type[RunnerError] = ConfigError
+) -> str:
+    """The value of environment variable `name`: `{{ env_var() }}` in profiles and models.
+
+    Args:
+        name: the variable to read.
+        default: the value when it is not set.
+        error: raised when it is not set and there is no default (models use CompilationError).
+
+    Example:
+        >>> env_var("RUNNER_DOCTEST_SURELY_UNSET", "fallback")
+        'fallback'
+    """
     if name in os.environ:
         return os.environ[name]
     if default is not None:
         return default
-    raise ConfigError(
-        f"environment variable {name} is not set", hint=f"export {name}=... or give a default"
+    raise error(
+        f"environment variable '{name}' is not set", hint=f"export {name}=... or give a default"
     )
 
 
@@ -217,7 +230,7 @@ def _render_values(value: Any) -> Any:
         return [_render_values(v) for v in value]
     if isinstance(value, str) and "{{" in value:
         env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-        rendered = env.from_string(value).render(env_var=_env_var)
+        rendered = env.from_string(value).render(env_var=env_var)
         return rendered if rendered != "" else None
     return value
 

@@ -22,11 +22,10 @@ import hashlib
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from runner import processes
 from runner.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -248,38 +248,16 @@ def ensure_thrift(
     return ServiceInfo("thrift", url, proc.pid, True, time.monotonic() - began, svc.log_file)
 
 
-def _connector_conf(project_dir: Path, target: CassandraTarget) -> dict[str, str]:
-    from runner import cassandra_node
-
-    jars = cassandra_node.ensure_connector_jars(project_dir)
-    try:
-        from runner.cassandra import connector_spark_conf
-    except ImportError:  # runner/cassandra.py not merged yet
-        conf = {
-            "spark.jars": ",".join(str(j) for j in jars),
-            "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
-            "spark.sql.catalog.cass": "com.datastax.spark.connector.datasource.CassandraCatalog",
-            "spark.cassandra.connection.host": ",".join(target.hosts),
-            "spark.cassandra.connection.port": str(target.port),
-        }
-        if target.local_dc:
-            conf["spark.cassandra.connection.localDC"] = target.local_dc
-        user, password = target.credentials()
-        if user:
-            conf["spark.cassandra.auth.username"] = user
-            conf["spark.cassandra.auth.password"] = password or ""
-        return conf
-    return dict(connector_spark_conf(target, jars))
-
-
 def _start_thrift(
     project_dir: Path, svc: _Service, target: CassandraTarget, port: int, url: str
 ) -> subprocess.Popen[bytes]:
     import pyspark
 
+    from runner import cassandra, cassandra_node
+
     state = svc.state_dir
     state.mkdir(parents=True, exist_ok=True)
-    conf = _connector_conf(project_dir, target)
+    conf = cassandra.connector_spark_conf(target, cassandra_node.ensure_connector_jars(project_dir))
     conf.update(
         {
             # Thrift sessions resolve classes outside the spark.jars loader (NoClassDefFoundError
@@ -335,24 +313,26 @@ def _check_thrift(
     svc: _Service | None = None,
     proc: subprocess.Popen[bytes] | None = None,
 ) -> None:
-    deadline = time.monotonic() + timeout
-    last = "port closed"
-    while time.monotonic() < deadline:
-        if svc is not None and _exited(svc, proc):
-            raise ServiceError(
-                f"the Spark Thrift Server exited during start-up: {_tail(svc.log_file)}",
-                hint=f"see {svc.log_file}",
-            )
-        if _port_open(host, port):
-            try:
-                hive_query(python, host, port, ["SHOW NAMESPACES IN cass"], timeout=60)
-                return
-            except ServiceError as exc:
-                last = exc.message
-        time.sleep(0.5)
-    raise ServiceError(
-        f"the Spark Thrift Server at {url} did not answer within {timeout:.0f} s: {last}",
-        hint=f"see {svc.log_file}" if svc else "check that the server runs and reaches Cassandra",
+    def probe() -> str | None:
+        if not processes.port_open(host, port):
+            return "port closed"
+        try:
+            hive_query(python, host, port, ["SHOW NAMESPACES IN cass"], timeout=60)
+        except ServiceError as exc:
+            return exc.message
+        return None
+
+    _wait_ready(
+        probe,
+        "the Spark Thrift Server",
+        lambda last: (
+            f"the Spark Thrift Server at {url} did not answer within {timeout:.0f} s: {last}"
+        ),
+        remote_hint="check that the server runs and reaches Cassandra",
+        timeout=timeout,
+        interval=0.5,
+        svc=svc,
+        proc=proc,
     )
 
 
@@ -416,7 +396,7 @@ def ensure_superset_venv(project_dir: Path) -> Path:
         for cmd in steps:
             if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode:
                 raise ServiceError(
-                    f"installing Superset failed: {_tail(log)}",
+                    f"installing Superset failed: {processes.tail(log)}",
                     hint=f"see {log}; the pins are in {REQUIREMENTS}",
                 )
     stamp.write_text(digest)
@@ -520,7 +500,8 @@ def _initialize(state: Path, python: Path, env: dict[str, str], target: Superset
             )
             if proc.returncode != 0:
                 raise ServiceError(
-                    f"`superset {' '.join(cmd[1:3])}` failed: {_tail(log)}", hint=f"see {log}"
+                    f"`superset {' '.join(cmd[1:3])}` failed: {processes.tail(log)}",
+                    hint=f"see {log}",
                 )
     marker.write_text(version)
 
@@ -532,32 +513,70 @@ def _wait_health(
     svc: _Service | None = None,
     proc: subprocess.Popen[bytes] | None = None,
 ) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if svc is not None and _exited(svc, proc):
-            raise ServiceError(
-                f"Superset exited during start-up: {_tail(svc.log_file)}",
-                hint=f"see {svc.log_file}",
-            )
+    def probe() -> str | None:
         try:
             resp = requests.get(f"{url}/health", timeout=5)
-            if resp.status_code == 200 and resp.text.strip() == "OK":
-                return
-            last = f"HTTP {resp.status_code}"
         except requests.ConnectionError:
-            last = "connection refused"
+            return "connection refused"
         except requests.Timeout:
-            last = "timed out"
-        time.sleep(0.3)
-    raise ServiceError(
-        f"Superset at {url} is not healthy after {timeout:.0f} s ({last})",
-        hint=f"see {svc.log_file}" if svc else "check superset.url in profiles.yml",
+            return "timed out"
+        if resp.status_code == 200 and resp.text.strip() == "OK":
+            return None
+        return f"HTTP {resp.status_code}"
+
+    _wait_ready(
+        probe,
+        "Superset",
+        lambda last: f"Superset at {url} is not healthy after {timeout:.0f} s ({last})",
+        remote_hint="check superset.url in profiles.yml",
+        timeout=timeout,
+        interval=0.3,
+        svc=svc,
+        proc=proc,
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # Both
+
+
+def _wait_ready(
+    probe: Callable[[], str | None],
+    label: str,
+    timeout_message: Callable[[str], str],
+    *,
+    remote_hint: str,
+    timeout: float,
+    interval: float,
+    svc: _Service | None,
+    proc: subprocess.Popen[bytes] | None,
+) -> None:
+    """Call `probe` every `interval` seconds until it answers None (ready).
+
+    Args:
+        probe: one readiness check; returns None when ready, else why not.
+        label: the service's name in messages.
+        timeout_message: the error message after `timeout` seconds, from probe's last reason.
+        remote_hint: the hint when the service is not managed (`svc` is None).
+        timeout: seconds to wait.
+        interval: seconds between checks.
+        svc: the managed service; it exiting meanwhile is an error with the tail of its log.
+        proc: the process this call started, if any (its exit is seen before its PID file's).
+    """
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if svc is not None and _exited(svc, proc):
+            raise ServiceError(
+                f"{label} exited during start-up: {processes.tail(svc.log_file)}",
+                hint=f"see {svc.log_file}",
+            )
+        reason = probe()
+        if reason is None:
+            return
+        last = reason
+        time.sleep(interval)
+    raise ServiceError(timeout_message(last), hint=f"see {svc.log_file}" if svc else remote_hint)
 
 
 def stop_all(
@@ -577,11 +596,8 @@ def stop_all(
     for svc in (_superset(project_dir), _thrift(project_dir)):
         if svc.name not in names:
             continue
-        pid = _live_pid(svc)
-        if pid is not None:
-            _terminate(pid, timeout)
+        if processes.stop(svc.pid_file, svc.marker, timeout=timeout):
             stopped.append(svc.name)
-        svc.pid_file.unlink(missing_ok=True)
     return stopped
 
 
@@ -600,17 +616,7 @@ def status(project_dir: Path) -> list[ServiceStatus]:
 def _spawn(
     svc: _Service, cmd: list[str], *, url: str, env: dict[str, str], cwd: Path
 ) -> subprocess.Popen[bytes]:
-    with svc.log_file.open("ab") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-        )
-    svc.pid_file.write_text(str(proc.pid))
+    proc = processes.spawn(cmd, log_file=svc.log_file, pid_file=svc.pid_file, env=env, cwd=cwd)
     (svc.state_dir / f"{svc.name}.url").write_text(url)
     return proc
 
@@ -623,66 +629,12 @@ def _exited(svc: _Service, proc: subprocess.Popen[bytes] | None) -> bool:
 
 
 def _live_pid(svc: _Service) -> int | None:
-    try:
-        pid = int(svc.pid_file.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ValueError):
-        return None
-    if svc.marker.encode() not in cmdline:
-        return None
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    if stat.rsplit(")", 1)[1].split()[0] == "Z":  # our own zombie child: it has exited
-        return None
-    return pid
-
-
-def _terminate(pid: int, timeout: float) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
-        time.sleep(0.2)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
+    return processes.live_pid(svc.pid_file, svc.marker)
 
 
 def _refuse_busy_port(port: int, setting: str) -> None:
-    if _port_open(LOOPBACK, port):
+    if processes.port_open(LOOPBACK, port):
         raise ServiceError(
             f"port {port} on 127.0.0.1 is taken by a process this project did not start",
             hint=f"stop that process or change superset.{setting} in profiles.yml",
         )
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except FileNotFoundError:
-        return "(no log)"
-    return "\n".join(text[-lines:])

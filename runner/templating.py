@@ -6,16 +6,16 @@ Rendering a model records what it refers to, so the graph comes from the templat
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from pydantic import ValidationError
 
-from runner.config import ModelConfig
+from runner.config import ModelConfig, env_var
 from runner.errors import CompilationError, Location
 from runner.project import Model, Project, folder_config, normalize_name
 
@@ -87,7 +87,7 @@ class Renderer:
             source=self._source,
             config=self._config,
             var=self._var,
-            env_var=_env_var,
+            env_var=partial(env_var, error=CompilationError),
             is_incremental=self._is_incremental,
             run_started_at=None,
         )
@@ -199,13 +199,10 @@ class Renderer:
         key = normalize_name(name)
         if key not in self.project.models:
             close = difflib.get_close_matches(key, list(self.project.models), n=1)
-            raise CompilationError(
+            raise _error_at(
+                state,
+                rf"ref\(\s*['\"]{re.escape(name)}['\"]",
                 f"model '{name}' not found (in ref() of model {state.model.name})",
-                location=Location(
-                    state.model.path,
-                    _find_line(state.model.raw_sql, rf"ref\(\s*['\"]{re.escape(name)}['\"]"),
-                ),
-                source=state.model.raw_sql or None,
                 hint=f"did you mean ref('{close[0]}')?" if close else "check the model name",
             )
         state.refs.append(key)
@@ -217,13 +214,10 @@ class Renderer:
         if key not in self.project.sources:
             known = [f"{s}.{t}" for s, t in self.project.sources]
             close = difflib.get_close_matches(f"{key[0]}.{key[1]}", known, n=1)
-            raise CompilationError(
+            raise _error_at(
+                state,
+                rf"source\(\s*['\"]{re.escape(source_name)}",
                 f"source '{source_name}.{table}' not found (in model {state.model.name})",
-                location=Location(
-                    state.model.path,
-                    _find_line(state.model.raw_sql, rf"source\(\s*['\"]{re.escape(source_name)}"),
-                ),
-                source=state.model.raw_sql or None,
                 hint=f"did you mean '{close[0]}'?" if close else "declare it in a sources: YAML",
             )
         state.sources.append(key)
@@ -270,13 +264,14 @@ def source_view_name(source_name: str, table: str) -> str:
     return f"src__{source_name}__{table}"
 
 
-def _env_var(name: str, default: str | None = None) -> str:
-    if name in os.environ:
-        return os.environ[name]
-    if default is not None:
-        return default
-    raise CompilationError(
-        f"environment variable '{name}' is not set", hint=f"export {name}=... or give a default"
+def _error_at(state: _ModelState, pattern: str, message: str, *, hint: str) -> CompilationError:
+    """An error at the first line of the model being rendered that matches regex `pattern`."""
+    model = state.model
+    return CompilationError(
+        message,
+        location=Location(model.path, _find_line(model.raw_sql, pattern)),
+        source=model.raw_sql or None,
+        hint=hint,
     )
 
 

@@ -352,14 +352,6 @@ def create_test_marts(session: Session, keyspace: str, *, users: int = 400) -> N
 # Fixtures
 
 
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def _thrift_cassandra() -> tuple[str, int] | None:
     """The Cassandra a running managed Thrift server reads (its catalog is fixed at start)."""
     if not any(s.running for s in status(PROJECT_DIR) if s.name == "thrift"):
