@@ -65,6 +65,29 @@ end
 {%- endmacro %}
 
 
+{% macro keyed_raw_rows(relation, columns) -%}
+{#- Every row of `relation` with `raw_values` and `row_key`, computed once per row. -#}
+select
+    *,
+    {{ row_key('raw_values', 'row_index') }} as row_key
+from (
+    select
+        *,
+        {{ raw_values(columns) }} as raw_values
+    from {{ relation }}
+) as raw
+{%- endmacro %}
+
+
+{% macro raw_row_reasons(typed_columns) -%}
+{#- CASE branches every staging model starts with, first match wins: a record the CSV parser could
+    not split, a malformed user_id, then the first typed value that does not parse. #}
+        when _corrupt_record is not null then 'malformed_record'
+        when not {{ user_id_is_valid(clean_text('user_id')) }} then 'malformed_user_id'
+        {{- unparseable_reasons(typed_columns) }}
+{%- endmacro %}
+
+
 {% macro raw_values(columns) -%}
 {#- The row as the file held it (non-empty values only: CQL collections hold no nulls). -#}
 map_filter(

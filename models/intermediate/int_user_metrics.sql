@@ -1,5 +1,6 @@
 {{ config(persist=true) }}
-{#- One row per user of the analysis population: segment, A/B group, the four flags. -#}
+{#- One row per user of the analysis population: segment, A/B group, the four flags. The final
+    select is the user_onboarding_metrics contract (docs/CONTRACTS.md): that mart selects *. -#}
 with onboarding as (
     select *
     from {{ ref('stg_onboarding') }}

@@ -9,18 +9,8 @@
     'return': 'flag', 'return_dt': 'date'} -%}
 {%- set ab_group_column = var('ab_group_column', none) -%}
 
-with raw as (
-    select
-        *,
-        {{ raw_values(raw_columns) }} as raw_values
-    from {{ source('raw', 'lk_onboarding') }}
-),
-
-keyed as (
-    select
-        *,
-        {{ row_key('raw_values', 'row_index') }} as row_key
-    from raw
+with keyed as (
+    {{ keyed_raw_rows(source('raw', 'lk_onboarding'), raw_columns) }}
 ),
 
 parsed as (
@@ -39,9 +29,7 @@ parsed as (
         cast(null as string) as ab_group_source,
         {%- endif %}
         case
-            when _corrupt_record is not null then 'malformed_record'
-            when not {{ user_id_is_valid(clean_text('user_id')) }} then 'malformed_user_id'
-            {{- unparseable_reasons(typed_columns) }}
+            {{- raw_row_reasons(typed_columns) }}
             when {{ clean_text('first_login_dt') }} is null then 'missing_first_login_dt'
         end as row_reason
     from keyed

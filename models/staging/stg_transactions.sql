@@ -4,18 +4,8 @@
 {%- set raw_columns = ['row_index', 'user_id', 'transaction_dt', 'type', 'segment'] -%}
 {%- set typed_columns = {'transaction_dt': 'timestamp', 'type': 'int', 'segment': 'int'} -%}
 
-with raw as (
-    select
-        *,
-        {{ raw_values(raw_columns) }} as raw_values
-    from {{ source('raw', 'bt_users_transactions') }}
-),
-
-keyed as (
-    select
-        *,
-        {{ row_key('raw_values', 'row_index') }} as row_key
-    from raw
+with keyed as (
+    {{ keyed_raw_rows(source('raw', 'bt_users_transactions'), raw_columns) }}
 ),
 
 onboarded_users as (
@@ -34,9 +24,7 @@ parsed as (
         {{ parse_int('type') }} as type,
         {{ parse_int('segment') }} as segment,
         case
-            when _corrupt_record is not null then 'malformed_record'
-            when not {{ user_id_is_valid(clean_text('user_id')) }} then 'malformed_user_id'
-            {{- unparseable_reasons(typed_columns) }}
+            {{- raw_row_reasons(typed_columns) }}
             when {{ clean_text('transaction_dt') }} is null then 'missing_transaction_dt'
         end as row_reason
     from keyed

@@ -4,18 +4,8 @@
     'type', 'rubro'] -%}
 {%- set typed_columns = {'birth_dt': 'date', 'type': 'int', 'rubro': 'int'} -%}
 
-with raw as (
-    select
-        *,
-        {{ raw_values(raw_columns) }} as raw_values
-    from {{ source('raw', 'dim_users') }}
-),
-
-keyed as (
-    select
-        *,
-        {{ row_key('raw_values', 'row_index') }} as row_key
-    from raw
+with keyed as (
+    {{ keyed_raw_rows(source('raw', 'dim_users'), raw_columns) }}
 ),
 
 parsed as (
@@ -32,9 +22,7 @@ parsed as (
         {{ parse_int('type') }} as type,
         {{ parse_int('rubro') }} as rubro,
         case
-            when _corrupt_record is not null then 'malformed_record'
-            when not {{ user_id_is_valid(clean_text('user_id')) }} then 'malformed_user_id'
-            {{- unparseable_reasons(typed_columns) }}
+            {{- raw_row_reasons(typed_columns) }}
         end as quarantine_reason
     from keyed
 )
