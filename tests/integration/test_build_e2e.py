@@ -181,7 +181,7 @@ def test_rebuild_that_removes_users_deletes_exactly_those_rows(e2e, run_runner):
     sellers = {u for u, s in before.items() if s == 2}
     assert sellers and len(sellers) < len(before)
     args = ["build", "--vars", f"{{raw_dir: {ORIGINAL_DATA}, segments: [2]}}", "--profiles-dir",
-            str(e2e["project"]), "--target", "it_no_superset", "-s", "user_onboarding_metrics+"]
+            str(e2e["project"]), "--target", "it_no_superset", "-s", "int_user_metrics+"]
     result = run_runner(args, project_dir=e2e["project"])
     assert result.exit_code == 0, result.output
     after = {r.user_id for r in session.execute(f"SELECT user_id FROM {ks}.user_onboarding_metrics")}
