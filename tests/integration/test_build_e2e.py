@@ -182,13 +182,17 @@ def test_rebuild_that_removes_users_deletes_exactly_those_rows(e2e, run_runner):
     assert sellers and len(sellers) < len(before)
     args = ["build", "--vars", f"{{raw_dir: {ORIGINAL_DATA}, segments: [2]}}", "--profiles-dir",
             str(e2e["project"]), "--target", "it_no_superset", "-s", "int_user_metrics+"]
-    result = run_runner(args, project_dir=e2e["project"])
-    assert result.exit_code == 0, result.output
-    after = {r.user_id for r in session.execute(f"SELECT user_id FROM {ks}.user_onboarding_metrics")}
-    assert after == sellers
-    # back to the defaults for the tests that follow
-    result = run_runner(e2e["args"] + ["--target", "it_no_superset"], project_dir=e2e["project"])
-    assert result.exit_code == 0, result.output
+    try:
+        result = run_runner(args, project_dir=e2e["project"])
+        assert result.exit_code == 0, result.output
+        after = {
+            r.user_id for r in session.execute(f"SELECT user_id FROM {ks}.user_onboarding_metrics")
+        }
+        assert after == sellers
+    finally:  # back to the defaults for the tests that follow
+        result = run_runner(e2e["args"] + ["--target", "it_no_superset"],
+                            project_dir=e2e["project"])
+        assert result.exit_code == 0, result.output
 
 
 def test_failing_mart_keeps_earlier_marts_and_its_previous_content(e2e, run_runner):
