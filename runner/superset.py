@@ -81,7 +81,7 @@ class SupersetClient:
         except requests.ConnectionError as exc:
             raise ServiceError(
                 f"cannot reach Superset at {self.url}",
-                hint="start it (`runner services start`) or fix superset.url in profiles.yml",
+                hint="start it with `runner up`, or fix superset.url in profiles.yml",
             ) from exc
         except requests.Timeout as exc:
             raise ServiceError(f"Superset at {self.url} did not answer {method} {path}") from exc
@@ -125,6 +125,19 @@ class SupersetClient:
             return obj_id, False
         created = self.request("POST", f"/api/v1/{resource}/", json={**body, "uuid": str(uid)})
         return int(created["id"]), True
+
+    def chart_data(self, chart_id: int) -> list[dict[str, Any]]:
+        """The rows chart `chart_id` shows now: Superset runs its saved query (no cache)."""
+        data = self.request("GET", f"/api/v1/chart/{chart_id}/data/")
+        return [row for result in data["result"] for row in result["data"]]
+
+    def dashboard_charts(self, slug: str) -> dict[str, int]:
+        """Chart id by chart title for the dashboard `slug` ({} when there is no such one)."""
+        found = self.find("dashboard", slug=slug)
+        if not found:
+            return {}
+        charts = self.request("GET", f"/api/v1/dashboard/{found[0]['id']}/charts")["result"]
+        return {str(c["slice_name"]): int(c["id"]) for c in charts}
 
 
 def _error_message(resp: requests.Response) -> str:

@@ -79,8 +79,7 @@ def synced(
 
 
 def _chart_data(client: SupersetClient, chart_id: int) -> list[dict[str, Any]]:
-    data = client.request("GET", f"/api/v1/chart/{chart_id}/data/")
-    return [row for result in data["result"] for row in result["data"]]
+    return client.chart_data(chart_id)
 
 
 def test_objects_exist_exactly_once(
