@@ -282,6 +282,7 @@ def _prepare(
 ) -> SparkSession:
     """Start what the steps need: Cassandra, the Spark session, sources and upstream inputs."""
     from runner import services
+    from runner.sources import input_bytes
     from runner.spark import create_session
 
     project, target = cp.project, cp.target
@@ -295,7 +296,8 @@ def _prepare(
 
     t0 = time.perf_counter()
     if spark is None:
-        spark = create_session(target.spark, project.target_dir / "spark-warehouse", extra_conf)
+        spark = create_session(target.spark, project.target_dir / "spark-warehouse", extra_conf,
+                               input_bytes=input_bytes(project, cp.vars))
     elif extra_conf:
         services.apply_runtime_conf(spark, extra_conf)
     watch.attach(spark)
@@ -319,59 +321,100 @@ def _walk(
     callback: Callback,
     watch: InterruptWatch,
 ) -> None:
-    """Run the steps in order, appending one result each; stops early on SIGINT."""
+    """Run the steps, independent ones at once; append and report results in plan order.
+
+    A model starts once its upstream models and the earlier tests on them are done, a test once
+    the models it reads are; with --fail-fast, one step at a time. Stops early on SIGINT.
+    """
     from runner.materializations import MaterializeContext
+    from runner.scheduler import Schedule
 
     ctx = MaterializeContext(spark, cp.target, cp.project.target_dir / "marts", cfg.full_refresh)
     failures_dir = cp.project.target_dir / "test_failures"
-    blockers: dict[str, str] = {}  # model -> why its descendants are skipped
-    not_built: dict[str, str] = {}  # model -> why its tests are skipped
-    errored = False
     total = len(steps)
-    for index, step in enumerate(steps, start=1):
-        if watch.received:
-            return
-        reason = "skipped after the first error (--fail-fast)" if cfg.fail_fast and errored else (
-            _blocked(cp, step, blockers, not_built)
-        )
-        if reason:
-            result = _skipped(cp, step, reason)
+    position = {(s.resource_type, s.name): i for i, s in enumerate(steps)}
+    inputs = [set(range(i)) if cfg.fail_fast else _step_inputs(cp, steps, i, position)
+              for i in range(total)]
+
+    def decide(i: int, done: dict[int, NodeResult]) -> NodeResult | None:
+        if cfg.fail_fast and any(r.status == "error" for r in done.values()):
+            return _skipped(cp, steps[i], "skipped after the first error (--fail-fast)")
+        reason = _skip_reason(cp, steps, i, done, inputs[i])
+        return _skipped(cp, steps[i], reason) if reason else None
+
+    def execute(i: int) -> NodeResult:
+        step = steps[i]
+        if step.resource_type == "model":
+            result = _run_model(ctx, cp, step.name)
         else:
-            kind = "test"
-            if step.resource_type == "model":
-                kind = cp.models[step.name].config.materialized
-            callback(NodeStarted(index, total, step.name, kind, step.resource_type))
-            if step.resource_type == "model":
-                result = _run_model(ctx, cp, step.name)
-            else:
-                test = cp.tests[step.name]
-                store = cfg.store_failures if test.store_failures is None else test.store_failures
-                result = _run_test(spark, test, failures_dir if store else None)
-            if watch.received and result.status == "error":
-                result = replace(
-                    result, status="skipped", message="interrupted (SIGINT) while running"
-                )
+            test = cp.tests[step.name]
+            store = cfg.store_failures if test.store_failures is None else test.store_failures
+            result = _run_test(spark, test, failures_dir if store else None)
+        if watch.received and result.status == "error":
+            result = replace(result, status="skipped", message="interrupted (SIGINT) while running")
+        return result
+
+    def on_start(i: int) -> None:
+        step = steps[i]
+        kind = cp.models[step.name].config.materialized if step.resource_type == "model" else "test"
+        callback(NodeStarted(i + 1, total, step.name, kind, step.resource_type))
+
+    def on_finish(i: int, result: NodeResult) -> None:
         results.append(result)
-        if result.status == "error":
-            errored = True
-            if step.resource_type == "model":
-                blockers[step.name] = f"upstream {step.name} failed"
-                not_built[step.name] = f"model {step.name} failed"
-            else:
-                for model in cp.tests[step.name].attached:
-                    blockers.setdefault(model, f"test {step.name} failed")
-        elif result.status == "skipped" and step.resource_type == "model":
-            not_built[step.name] = result.message
-        callback(NodeFinished(index, total, result))
+        callback(NodeFinished(i + 1, total, result))
+
+    schedule = Schedule(inputs, execute, decide, on_start, on_finish, lambda: watch.received)
+    schedule.run(1 if cfg.fail_fast else cp.target.threads)
 
 
-def _blocked(
-    cp: CompiledProject, step: Step, blockers: dict[str, str], not_built: dict[str, str]
-) -> str | None:
+def _step_inputs(
+    cp: CompiledProject, steps: list[Step], index: int, position: dict[tuple[str, str], int]
+) -> set[int]:
+    """The earlier steps whose results decide whether step `index` runs, and what it reads."""
+    step = steps[index]
     if step.resource_type == "test":
-        return next((not_built[r] for r in cp.tests[step.name].refs if r in not_built), None)
-    upstream = cp.graph.order(cp.graph.ancestors(step.name) & set(blockers))
-    return blockers[upstream[0]] if upstream else None
+        return {position[("model", r)] for r in cp.tests[step.name].refs if ("model", r) in position}
+    upstream = cp.graph.ancestors(step.name)
+    models = {position[("model", m)] for m in upstream if ("model", m) in position}
+    tests = {
+        j for j, s in enumerate(steps[:index])
+        if s.resource_type == "test" and upstream.intersection(cp.tests[s.name].attached)
+    }
+    return models | tests
+
+
+def _skip_reason(
+    cp: CompiledProject,
+    steps: list[Step],
+    index: int,
+    done: dict[int, NodeResult],
+    inputs: set[int],
+) -> str | None:
+    """Why step `index` is skipped, from the results of its inputs; None when it runs.
+
+    A test is skipped when a model it reads failed or was skipped. A model is skipped when an
+    upstream model failed or an earlier test on one did: the first such model in graph order.
+    """
+    step = steps[index]
+    results = {(steps[j].resource_type, steps[j].name): done[j] for j in inputs}
+    if step.resource_type == "test":
+        for ref in cp.tests[step.name].refs:
+            result = results.get(("model", ref))
+            if result is not None and result.status == "error":
+                return f"model {ref} failed"
+            if result is not None and result.status == "skipped":
+                return result.message
+        return None
+    failed_tests = [steps[j].name for j in sorted(inputs)
+                    if steps[j].resource_type == "test" and done[j].status == "error"]
+    for model in cp.graph.order(cp.graph.ancestors(step.name)):
+        result = results.get(("model", model))
+        if result is not None and result.status == "error":
+            return f"upstream {model} failed"
+        failed = next((t for t in failed_tests if model in cp.tests[t].attached), None)
+        if failed is not None:
+            return f"test {failed} failed"
+    return None
 
 
 def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeResult:

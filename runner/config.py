@@ -85,6 +85,9 @@ class Target(_Strict):
     """One output of a profile: Spark plus optional Cassandra and Superset."""
 
     name: str = ""
+    threads: int = Field(
+        3, ge=1, description="Models and tests run at once on the one Spark session (dbt's threads)"
+    )
     spark: SparkTarget = Field(default_factory=SparkTarget)
     cassandra: CassandraTarget | None = None
     superset: SupersetTarget | None = None
@@ -116,7 +119,10 @@ class ModelConfig(BaseModel):
     clustering_key: list[str] = Field(
         default_factory=list, description="Cassandra clustering columns, 'col' or 'col desc'"
     )
-    persist: bool = Field(False, description="Cache the result in Spark: several models read it")
+    persist: bool = Field(
+        False,
+        description="A view several models read: computed once into target/persisted/ (Parquet)",
+    )
     allow_empty: bool = Field(
         False, description="A table-like model may produce 0 rows (else the build fails)"
     )

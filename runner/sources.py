@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 CORRUPT_COLUMN = "_corrupt_record"
+MULTILINE_MAX_BYTES = 8 * 2**20  # smaller files are one or two splits: not worth a scan
 
 
 def source_file(project: Project, table: SourceTable, vars: dict[str, Any]) -> Path:
@@ -39,6 +40,15 @@ def source_file(project: Project, table: SourceTable, vars: dict[str, Any]) -> P
     if not path.is_absolute():
         path = project.dir / path
     return path / table.file
+
+
+def input_bytes(project: Project, vars: dict[str, Any]) -> int:
+    """Total size of the project's raw source files (missing ones count 0)."""
+    total = 0
+    for table in project.sources.values():
+        path = source_file(project, table, vars)
+        total += path.stat().st_size if path.is_file() else 0
+    return total
 
 
 def check_header(path: Path, table: SourceTable) -> None:
@@ -61,6 +71,28 @@ def check_header(path: Path, table: SourceTable) -> None:
         )
 
 
+def needs_multiline(path: Path) -> bool:
+    """Whether `path` must be read in Spark's multiLine CSV mode, which parses a file in one task.
+
+    Line mode splits a large file across cores, and gives the same rows when no record spans
+    lines and no line is told apart differently: multiLine keeps a line of spaces as a row and
+    treats a stray CR differently. So only a large file with no double quote, no CR and no line
+    starting with a space or tab is read line by line.
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        False only for such a file.
+    """
+    import mmap
+
+    if path.stat().st_size < MULTILINE_MAX_BYTES:
+        return True
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return any(data.find(marker) >= 0 for marker in (b'"', b"\r", b"\n ", b"\n\t"))
+
+
 def register_source(
     spark: SparkSession, project: Project, table: SourceTable, vars: dict[str, Any]
 ) -> str:
@@ -77,7 +109,7 @@ def register_source(
     df = (
         spark.read.schema(schema)
         .option("header", True)
-        .option("multiLine", True)
+        .option("multiLine", needs_multiline(path))
         .option("quote", '"')
         .option("escape", '"')
         .option("mode", "PERMISSIVE")

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from runner.templating import CompiledModel
 
 JAVA17_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+SMALL_INPUT_BYTES = 64 * 2**20
 
 
 def ensure_java_home() -> None:
@@ -27,8 +28,22 @@ def ensure_java_home() -> None:
         os.environ["JAVA_HOME"] = str(JAVA17_HOME)
 
 
-def session_conf(target: SparkTarget, warehouse: Path) -> dict[str, str]:
-    """Default Spark settings for a build, then the target's own `conf`, which wins."""
+def session_conf(
+    target: SparkTarget, warehouse: Path, input_bytes: int | None = None
+) -> dict[str, str]:
+    """Default Spark settings for a build, then the target's own `conf`, which wins.
+
+    The JVM gets the throughput garbage collector, and, when the build reads less than
+    `SMALL_INPUT_BYTES`, only the quick JIT compiler. Measured on 2 cores: the parallel collector
+    takes 8-15% off the JVM's CPU time at every size; C1 alone takes another third off at the
+    original size and at 10x, where the optimizing compiler's own work never pays back, and adds
+    40% at 100x, where it does.
+
+    Args:
+        target: the profile's spark settings.
+        warehouse: spark.sql.warehouse.dir.
+        input_bytes: size of the raw files the build reads; None when not known.
+    """
     conf = {
         "spark.driver.memory": target.driver_memory,
         "spark.sql.session.timeZone": "UTC",
@@ -41,7 +56,10 @@ def session_conf(target: SparkTarget, warehouse: Path) -> dict[str, str]:
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     }
     log4j = Path(__file__).with_name("log4j2.properties")
-    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j}"
+    java = [f"-Dlog4j2.configurationFile={log4j}", "-XX:+UseParallelGC"]
+    if input_bytes is not None and input_bytes < SMALL_INPUT_BYTES:
+        java.append("-XX:TieredStopAtLevel=1")
+    conf["spark.driver.extraJavaOptions"] = " ".join(java)
     if target.master.startswith("local"):
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
@@ -49,15 +67,17 @@ def session_conf(target: SparkTarget, warehouse: Path) -> dict[str, str]:
     return conf
 
 
-def create_session(target: SparkTarget, warehouse: Path, extra: dict[str, str]) -> SparkSession:
-    """Start (or reuse, inside one process) the SparkSession for a run."""
+def create_session(
+    target: SparkTarget, warehouse: Path, extra: dict[str, str], input_bytes: int | None = None
+) -> SparkSession:
+    """Start (or reuse, inside one process) the SparkSession for a run (see `session_conf`)."""
     ensure_java_home()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(target.master).appName(target.app_name)
-    for key, value in {**session_conf(target, warehouse), **extra}.items():
+    for key, value in {**session_conf(target, warehouse, input_bytes), **extra}.items():
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()

@@ -1,0 +1,106 @@
+"""The projects the benchmark builds: a scratch copy of this one, and a generated 500-model one.
+
+The scratch copy lives in `.runner/bench/project` so a benchmark never touches the developer's
+`target/`, Cassandra keyspace or dashboard: its `bench` target is the `dev` target with keyspace
+and Superset database `fintech_bench` and the dashboard slug suffixed `-bench`. Its `.runner/`
+links to the project's own service folders, so it uses the same local Cassandra, Thrift server
+and Superset (started when needed, as `runner build` does) and the same jars.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import yaml
+
+BENCH_NAME = "fintech_bench"
+SERVICE_DIRS = ("cassandra", "spark-jars", "superset", "thrift")
+
+
+def prepare_project(root: Path, scratch: Path) -> Path:
+    """Copy the project's models, macros, tests and dashboards to `scratch`, with bench targets."""
+    config = yaml.safe_load((root / "runner_project.yml").read_text())
+    if scratch.exists():
+        for entry in scratch.iterdir():
+            if entry.name not in (".runner", "target"):
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    scratch.mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "runner_project.yml", scratch / "runner_project.yml")
+    for key, default in [("model-paths", ["models"]), ("macro-paths", ["macros"]),
+                         ("test-paths", ["tests/data"]), ("dashboard-paths", ["dashboards"])]:
+        for folder in config.get(key, default):
+            if (root / folder).is_dir():
+                shutil.copytree(root / folder, scratch / folder)
+    for dash in (scratch / config.get("dashboard-paths", ["dashboards"])[0]).glob("*.yml"):
+        spec = yaml.safe_load(dash.read_text())
+        if isinstance(spec, dict) and "slug" in spec:
+            spec["slug"] = f"{spec['slug']}-bench"
+            dash.write_text(yaml.safe_dump(spec, sort_keys=False))
+    _write_profiles(root, scratch, config.get("profile") or config["name"])
+    links = scratch / ".runner"
+    links.mkdir(exist_ok=True)
+    for name in SERVICE_DIRS:
+        (root / ".runner" / name).mkdir(parents=True, exist_ok=True)
+        link = links / name
+        if not link.is_symlink():
+            link.symlink_to((root / ".runner" / name).resolve(), target_is_directory=True)
+    return scratch
+
+
+def _write_profiles(root: Path, scratch: Path, profile: str) -> None:
+    profiles = yaml.safe_load((root / "profiles.yml").read_text())
+    outputs = profiles[profile]["outputs"]
+    bench = copy.deepcopy(outputs["dev"])
+    bench.setdefault("cassandra", {})["keyspace"] = BENCH_NAME
+    bench.setdefault("superset", {})["database_name"] = BENCH_NAME
+    wanted = {"bench": bench, "spark_only": outputs["spark_only"]}
+    text = yaml.safe_dump({profile: {"target": "bench", "outputs": wanted}}, sort_keys=False)
+    (scratch / "profiles.yml").write_text(text)
+
+
+def write_many_models(folder: Path, count: int = 500) -> Path:
+    """A project of `count` models in layers of 25, each reading up to three earlier models.
+
+    Every model uses `ref`, `var`, `config` and a macro, so compile does the work it does on a
+    real project (render, graph, sqlglot parse); nothing reads data.
+    """
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "models").mkdir(parents=True)
+    (folder / "macros").mkdir()
+    (folder / "runner_project.yml").write_text(
+        "name: many_models\nprofile: many_models\nvars: {factor: 3}\n"
+        "models:\n  materialized: view\n"
+    )
+    (folder / "profiles.yml").write_text(
+        "many_models:\n  target: spark_only\n  outputs:\n"
+        "    spark_only:\n      spark: {master: 'local[2]'}\n"
+    )
+    (folder / "macros" / "scale.sql").write_text(
+        "{% macro scale(column) %}({{ column }} * {{ var('factor') }}){% endmacro %}\n"
+    )
+    layer = 25
+    for i in range(count):
+        name = f"model_{i:04d}"
+        if i < layer:
+            body = (f"select id, id % 7 as grp, {i} as origin\n"
+                    f"from values (1), (2), (3) as t(id)")
+        else:
+            start = (i // layer - 1) * layer
+            parents = sorted({start + (i * k) % layer for k in (1, 3, 7)})
+            first = f"model_{parents[0]:04d}"
+            joins = "\n".join(
+                f"left join {{{{ ref('model_{p:04d}') }}}} as p{p} on p{p}.id = a.id"
+                for p in parents[1:]
+            )
+            body = (f"select a.id, a.grp, {{{{ scale('a.origin') }}}} as origin,\n"
+                    f"    count(*) over (partition by a.grp) as peers\n"
+                    f"from {{{{ ref('{first}') }}}} as a\n{joins}")
+        materialized = "table" if i % 50 == 49 else "view"
+        (folder / "models" / f"{name}.sql").write_text(
+            f"{{{{ config(materialized='{materialized}', tags=['layer_{i // layer}']) }}}}\n"
+            f"{body}\n"
+        )
+    return folder
