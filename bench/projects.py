@@ -1,10 +1,10 @@
 """The projects the benchmark builds: a scratch copy of this one, and a generated 500-model one.
 
-The scratch copy lives in `.runner/bench/project` so a benchmark never touches the developer's
-`target/`, Cassandra keyspace or dashboard: its `bench` target is the `dev` target with keyspace
-and Superset database `fintech_bench` and the dashboard slug suffixed `-bench`. Its `.runner/`
-links to the project's own service folders, so it uses the same local Cassandra, Thrift server
-and Superset (started when needed, as `runner build` does) and the same jars.
+The scratch copy lives in `.runner/bench/project`, with services of its own, so a benchmark
+never touches the developer's `target/`, Cassandra, Thrift server or Superset (and nobody else's
+`runner down` stops it half-way): its `bench` target is `dev` on other ports (Cassandra 9542,
+Thrift 10500, Superset 8588) with keyspace and Superset database `fintech_bench`. Its
+`.runner/` links to the project's jars and Superset venv, so nothing is installed twice.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from pathlib import Path
 import yaml
 
 BENCH_NAME = "fintech_bench"
-SERVICE_DIRS = ("cassandra", "spark-jars", "superset", "thrift")
+CASSANDRA_PORT = 9542
+THRIFT_PORT = 10500
+SUPERSET_URL = "http://127.0.0.1:8588"
+SHARED = ("cassandra/lib", "spark-jars", "superset/venv")  # linked, not copied
 
 
 def prepare_project(root: Path, scratch: Path) -> Path:
@@ -39,11 +42,13 @@ def prepare_project(root: Path, scratch: Path) -> Path:
             spec["slug"] = f"{spec['slug']}-bench"
             dash.write_text(yaml.safe_dump(spec, sort_keys=False))
     _write_profiles(root, scratch, config.get("profile") or config["name"])
-    links = scratch / ".runner"
-    links.mkdir(exist_ok=True)
-    for name in SERVICE_DIRS:
+    for name in ("cassandra", "superset", "thrift"):  # links of an older layout
+        if (scratch / ".runner" / name).is_symlink():
+            (scratch / ".runner" / name).unlink()
+    for name in SHARED:
         (root / ".runner" / name).mkdir(parents=True, exist_ok=True)
-        link = links / name
+        link = scratch / ".runner" / name
+        link.parent.mkdir(parents=True, exist_ok=True)
         if not link.is_symlink():
             link.symlink_to((root / ".runner" / name).resolve(), target_is_directory=True)
     return scratch
@@ -53,8 +58,10 @@ def _write_profiles(root: Path, scratch: Path, profile: str) -> None:
     profiles = yaml.safe_load((root / "profiles.yml").read_text())
     outputs = profiles[profile]["outputs"]
     bench = copy.deepcopy(outputs["dev"])
-    bench.setdefault("cassandra", {})["keyspace"] = BENCH_NAME
-    bench.setdefault("superset", {})["database_name"] = BENCH_NAME
+    bench.setdefault("cassandra", {}).update(keyspace=BENCH_NAME, port=CASSANDRA_PORT)
+    bench.setdefault("superset", {}).update(
+        database_name=BENCH_NAME, url=SUPERSET_URL, thrift_port=THRIFT_PORT
+    )
     wanted = {"bench": bench, "spark_only": outputs["spark_only"]}
     text = yaml.safe_dump({profile: {"target": "bench", "outputs": wanted}}, sort_keys=False)
     (scratch / "profiles.yml").write_text(text)

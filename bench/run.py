@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -226,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="times each dashboard chart is queried after a size's builds")
     parser.add_argument("--skip", default="",
                         help="comma-separated parts to leave out: null,compile,build")
+    parser.add_argument("--keep-services", action="store_true",
+                        help="leave the bench's own Cassandra, Thrift server and Superset running")
     parser.add_argument("--out", type=Path, default=None, help="JSON file for the figures")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -257,33 +260,17 @@ def main(argv: list[str] | None = None) -> int:
         report["many_models"] = {k: {"runs": v, "summary": summarize(v)} for k, v in both.items()}
         print_table("500 models", {k: v["summary"] for k, v in report["many_models"].items()})
 
-    summaries: dict[str, dict[str, Any]] = {}
     if "build" not in skip:
         project = prepare_project(ROOT, ROOT / ".runner" / "bench" / "project")
-        for size in sizes:
-            found = (original_dataset(ROOT) if size == "original"
-                     else ensure_dataset(SIZES[size], ROOT / ".runner" / "bench-data", log))
-            if found is None:
-                log("no original data (../shared/data/original): skipped")
-                continue
-            data_dir, input_rows = found
-            runs = []
-            for i in range(args.warmup + args.repeat):
-                measured = i >= args.warmup
-                log(f"{size}: runner build --target {target} "
-                    f"({'run ' + str(i - args.warmup + 1) if measured else 'warm-up'})")
-                run = build_once(project, data_dir, target)
-                log(f"  {run['phases']['wall']:.1f}s wall, JVM CPU {run['memory']['jvm_cpu_s']}s, "
-                    f"load {run['load_1min']}")
-                if measured:
-                    runs.append(run)
-            summary = summarize(runs)
-            if target == "bench" and args.chart_rounds:
-                summary["charts"] = chart_latencies(project, args.chart_rounds)
-            summaries[size] = summary
-            report["sizes"][size] = {"input_rows": input_rows, "runs": runs, "summary": summary}
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(report, indent=2))
+        summaries: dict[str, dict[str, Any]] = {}
+        try:
+            if target == "bench":
+                log("starting the bench's own Cassandra, Thrift server and Superset")
+                _runner(project, "up", "--target", target)
+            summaries = _build_sizes(args, sizes, project, target, report, out)
+        finally:
+            if target == "bench" and not args.keep_services:
+                _runner(project, "down")
         if summaries:
             print_table(f"runner build --target {target}", summaries)
     report["finished_at"] = datetime.now(UTC).isoformat()
@@ -291,6 +278,46 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=2))
     log(f"figures written to {out}")
     return 0
+
+
+def _runner(project: Path, *args: str) -> None:
+    done = subprocess.run([str(RUNNER), *args, "--project-dir", str(project), "--profiles-dir",
+                           str(project)], env=_env(), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"runner {args[0]} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+def _build_sizes(
+    args: argparse.Namespace, sizes: list[str], project: Path, target: str,
+    report: dict[str, Any], out: Path,
+) -> dict[str, dict[str, Any]]:
+    """Build each size warm-up + repeat times; returns the summaries by size."""
+    summaries: dict[str, dict[str, Any]] = {}
+    for size in sizes:
+        found = (original_dataset(ROOT) if size == "original"
+                 else ensure_dataset(SIZES[size], ROOT / ".runner" / "bench-data", log))
+        if found is None:
+            log("no original data (../shared/data/original): skipped")
+            continue
+        data_dir, input_rows = found
+        runs = []
+        for i in range(args.warmup + args.repeat):
+            measured = i >= args.warmup
+            log(f"{size}: runner build --target {target} "
+                f"({'run ' + str(i - args.warmup + 1) if measured else 'warm-up'})")
+            run = build_once(project, data_dir, target)
+            log(f"  {run['phases']['wall']:.1f}s wall, JVM CPU {run['memory']['jvm_cpu_s']}s, "
+                f"load {run['load_1min']}")
+            if measured:
+                runs.append(run)
+        summary = summarize(runs)
+        if target == "bench" and args.chart_rounds:
+            summary["charts"] = chart_latencies(project, args.chart_rounds)
+        summaries[size] = summary
+        report["sizes"][size] = {"input_rows": input_rows, "runs": runs, "summary": summary}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+    return summaries
 
 
 if __name__ == "__main__":
