@@ -101,6 +101,7 @@ def materialize_cassandra(
             target=ctx.target.cassandra,
             full_refresh=ctx.full_refresh,
             model_path=str(model.path),
+            stable=True,
         )
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
