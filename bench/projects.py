@@ -19,7 +19,7 @@ BENCH_NAME = "fintech_bench"
 CASSANDRA_PORT = 9542
 THRIFT_PORT = 10500
 SUPERSET_URL = "http://127.0.0.1:8588"
-SHARED = ("cassandra/lib", "spark-jars", "superset/venv")  # linked, not copied
+SHARED = ("cassandra/lib", "spark-jars", "spark-cds", "superset/venv")  # linked, not copied
 
 
 def prepare_project(root: Path, scratch: Path) -> Path:

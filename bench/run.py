@@ -261,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         print_table("500 models", {k: v["summary"] for k, v in report["many_models"].items()})
 
     if "build" not in skip:
+        from runner.class_archive import ensure_archive
+
+        log(f"Spark class archive: {ensure_archive(ROOT)}")  # what `runner setup` leaves
         project = prepare_project(ROOT, ROOT / ".runner" / "bench" / "project")
         summaries: dict[str, dict[str, Any]] = {}
         try:

@@ -297,7 +297,7 @@ def _prepare(
     t0 = time.perf_counter()
     if spark is None:
         spark = create_session(target.spark, project.target_dir / "spark-warehouse", extra_conf,
-                               input_bytes=input_bytes(project, cp.vars))
+                               input_bytes=input_bytes(project, cp.vars), project_dir=project.dir)
     elif extra_conf:
         services.apply_runtime_conf(spark, extra_conf)
     watch.attach(spark)

@@ -191,7 +191,8 @@ def sync_dashboards(cp: Any, callback: Callable[[Event], None]) -> Any:
 
 
 def setup(project_dir: Path, callback: Callable[[Event], None]) -> None:
-    """Install what the services need, once: Maven jars, the Superset venv, Chromium."""
+    """Install what the services need, once: Maven jars, the Spark class archive, the Superset
+    venv, Chromium."""
     import os
     import shutil
     import subprocess
@@ -202,6 +203,11 @@ def setup(project_dir: Path, callback: Callable[[Event], None]) -> None:
     cassandra_node.ensure_jars(project_dir)
     cassandra_node.ensure_connector_jars(project_dir)
     _info(callback, f"Cassandra and connector jars ready ({time.perf_counter() - started:.1f}s)")
+    from runner.class_archive import ensure_archive
+
+    started = time.perf_counter()
+    ensure_archive(project_dir)
+    _info(callback, f"Spark class archive ready ({time.perf_counter() - started:.1f}s)")
     try:
         from runner import superset_service
     except ImportError:

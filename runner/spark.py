@@ -68,16 +68,32 @@ def session_conf(
 
 
 def create_session(
-    target: SparkTarget, warehouse: Path, extra: dict[str, str], input_bytes: int | None = None
+    target: SparkTarget,
+    warehouse: Path,
+    extra: dict[str, str],
+    input_bytes: int | None = None,
+    project_dir: Path | None = None,
 ) -> SparkSession:
-    """Start (or reuse, inside one process) the SparkSession for a run (see `session_conf`)."""
+    """Start (or reuse, inside one process) the SparkSession for a run (see `session_conf`).
+
+    With `project_dir`, the JVM maps the project's class archive when there is one
+    (`runner.class_archive`).
+    """
     ensure_java_home()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(target.master).appName(target.app_name)
-    for key, value in {**session_conf(target, warehouse, input_bytes), **extra}.items():
+    conf = session_conf(target, warehouse, input_bytes)
+    if project_dir is not None and "spark.driver.extraJavaOptions" not in target.conf:
+        from runner.class_archive import java_options
+
+        options = java_options(project_dir)
+        conf["spark.driver.extraJavaOptions"] = " ".join(
+            [conf["spark.driver.extraJavaOptions"], *options]
+        )
+    for key, value in {**conf, **extra}.items():
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
