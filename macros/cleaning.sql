@@ -1,5 +1,7 @@
 {#- Parsing raw STRING columns. Every parser returns NULL for an empty value and for a value that
-    does not parse; `is_unparseable()` tells the two apart so staging can quarantine the latter. -#}
+    does not parse; `raw_row_reasons()` tells the two apart so staging can quarantine the latter.
+    Staging parses each value once (`typed_values()`, into `parsed_<column>`) and reads the
+    result twice, for the value and for the reason: a parser is a regex match and a cast. -#}
 
 {% macro clean_text(column) -%}
 nullif(trim({{ column }}), '')
@@ -52,39 +54,24 @@ end
 {%- endmacro %}
 
 
-{% macro is_unparseable(column, kind) -%}
-({{ clean_text(column) }} is not null and ({{ parse_value(column, kind) }}) is null)
-{%- endmacro %}
-
-
-{% macro unparseable_reasons(columns) -%}
-{#- CASE branches, in column order: the first value that does not parse names the reason. -#}
-{%- for column, kind in columns.items() %}
-        when {{ is_unparseable('`' ~ column ~ '`', kind) }} then 'unparseable_{{ column }}'
+{% macro typed_values(typed_columns) -%}
+{#- `parsed_<column>` for every typed column, each the one parse of its raw value. -#}
+{%- for column, kind in typed_columns.items() %}
+        {{ parse_value('`' ~ column ~ '`', kind) }} as `parsed_{{ column }}`{{ ',' if not loop.last }}
 {%- endfor %}
-{%- endmacro %}
-
-
-{% macro keyed_raw_rows(relation, columns) -%}
-{#- Every row of `relation` with `raw_values` and `row_key`, computed once per row. -#}
-select
-    *,
-    {{ row_key('raw_values', 'row_index') }} as row_key
-from (
-    select
-        *,
-        {{ raw_values(columns) }} as raw_values
-    from {{ relation }}
-) as raw
 {%- endmacro %}
 
 
 {% macro raw_row_reasons(typed_columns) -%}
 {#- CASE branches every staging model starts with, first match wins: a record the CSV parser could
-    not split, a malformed user_id, then the first typed value that does not parse. #}
+    not split, a malformed user_id, then the first typed value, in column order, that is set but
+    does not parse (read from `typed_values()`). #}
         when _corrupt_record is not null then 'malformed_record'
         when not {{ user_id_is_valid(clean_text('user_id')) }} then 'malformed_user_id'
-        {{- unparseable_reasons(typed_columns) }}
+{%- for column in typed_columns %}
+        when {{ clean_text('`' ~ column ~ '`') }} is not null and `parsed_{{ column }}` is null
+            then 'unparseable_{{ column }}'
+{%- endfor %}
 {%- endmacro %}
 
 
@@ -102,23 +89,34 @@ map_filter(
 {%- endmacro %}
 
 
-{% macro row_key(raw_map, row_index) -%}
-{#- The file's row index plus a fingerprint of the row's values (not of the file path). -#}
+{% macro row_key(columns) -%}
+{#- The file's row index plus a 64-bit fingerprint of the row's raw values (not of the file
+    path). Each value is hashed after its null flag (xxhash64 skips nulls), so a value moved to
+    another column changes the fingerprint. -#}
 concat_ws(
     '-',
-    coalesce(nullif(trim({{ row_index }}), ''), 'x'),
-    substr(sha2(to_json({{ raw_map }}), 256), 1, 12)
+    coalesce(nullif(trim(`row_index`), ''), 'x'),
+    lpad(hex(xxhash64(
+        {%- for column in columns + ['_corrupt_record'] %}
+        `{{ column }}` is null, `{{ column }}`{{ ',' if not loop.last }}
+        {%- endfor %}
+    )), 16, '0')
 )
 {%- endmacro %}
 
 
-{% macro unique_row_id(row_key) -%}
-{#- A row_key made unique: rows identical even in their index get #1, #2, ... -#}
+{% macro unique_row_id(row_key, partition_by=none) -%}
+{#- A row_key made unique: rows identical even in their index get #1, #2, ... Rows with one
+    row_key have one raw user_id, so `partition_by` may name the cleaned user_id: the window then
+    shares the shuffle and sort of the model's other windows by user_id. Within a partition,
+    rows of one row_key are peers: their count is the range of the current row, and each one's
+    place among them is row_number() - rank() + 1. -#}
+{%- set over = 'partition by ' ~ (partition_by or row_key) ~ ' order by ' ~ row_key -%}
 concat(
     {{ row_key }},
     case
-        when count(1) over (partition by {{ row_key }}) > 1
-            then concat('#', row_number() over (partition by {{ row_key }} order by {{ row_key }}))
+        when count(1) over ({{ over }} range between current row and current row) > 1
+            then concat('#', row_number() over ({{ over }}) - rank() over ({{ over }}) + 1)
         else ''
     end
 )

@@ -1,6 +1,7 @@
 {{ config(persist=true) }}
 {#- Every raw onboarding row, parsed, with its quarantine reason (NULL = clean).
-    `is_clean` marks the one row kept per clean user. -#}
+    `is_clean` marks the one row kept per clean user. Every window below is partitioned by
+    user_id first, and the later ones need no other order: Spark shuffles and sorts once. -#}
 {%- set raw_columns = ['row_index', 'unnamed_0', 'first_login_dt', 'week_year', 'user_id', 'habito',
     'habito_dt', 'activacion', 'activacion_dt', 'setup', 'setup_dt', 'return', 'return_dt'] -%}
 {%- set typed_columns = {
@@ -9,19 +10,22 @@
     'return': 'flag', 'return_dt': 'date'} -%}
 {%- set ab_group_column = var('ab_group_column', none) -%}
 
-with keyed as (
-    {{ keyed_raw_rows(source('raw', 'lk_onboarding'), raw_columns) }}
+with typed as (
+    select
+        *,
+        {{- typed_values(typed_columns) }}
+    from {{ source('raw', 'lk_onboarding') }}
 ),
 
 parsed as (
     select
-        {{ unique_row_id('row_key') }} as row_id,
+        {{ row_key(raw_columns) }} as row_key,
         {{ parse_int('row_index') }} as source_row_index,
         _file as source_file,
-        raw_values,
+        {{ raw_values(raw_columns) }} as raw_values,
         {{ clean_text('user_id') }} as user_id,
-        {%- for column, kind in typed_columns.items() %}
-        {{ parse_value('`' ~ column ~ '`', kind) }} as `{{ column }}`,
+        {%- for column in typed_columns %}
+        `parsed_{{ column }}` as `{{ column }}`,
         {%- endfor %}
         {%- if ab_group_column %}
         lower({{ clean_text(ab_group_column) }}) as ab_group_source,
@@ -32,50 +36,59 @@ parsed as (
             {{- raw_row_reasons(typed_columns) }}
             when {{ clean_text('first_login_dt') }} is null then 'missing_first_login_dt'
         end as row_reason
-    from keyed
+    from typed
 ),
 
 normalised as (
     select
         *,
-        -- the row's content after parsing: equal for rows that differ only in date format or index
-        to_json(named_struct(
-            'user_id', user_id,
-            {%- for column in typed_columns %}
-            '{{ column }}', `{{ column }}`,
+        -- the row's content after parsing, hashed with null flags: equal for rows that differ
+        -- only in date format or index
+        xxhash64(
+            {%- for column in ['user_id'] + (typed_columns | list) + ['ab_group_source'] %}
+            `{{ column }}` is null, `{{ column }}`{{ ',' if not loop.last }}
             {%- endfor %}
-            'ab_group_source', ab_group_source
-        )) as normalised_row
+        ) as normalised_row
     from parsed
 ),
 
-versions as (
-    select user_id, count(distinct normalised_row) as versions
+numbered as (
+    select
+        *,
+        {{ unique_row_id('row_key', partition_by='user_id') }} as row_id
     from normalised
-    where row_reason is null
-    group by user_id
 ),
 
 reasoned as (
     select
-        n.*,
+        *,
         case
-            when n.row_reason is not null then n.row_reason
-            when v.versions > 1 then 'conflicting_duplicate'
-            when n.return_dt < n.first_login_dt
-                or n.activacion_dt < n.first_login_dt
-                or n.setup_dt < n.first_login_dt
-                or n.habito_dt < n.first_login_dt then 'date_before_first_login'
+            when row_reason is not null then row_reason
+            when size(collect_set(case when row_reason is null then normalised_row end)
+                over (partition by user_id)) > 1 then 'conflicting_duplicate'
+            when return_dt < first_login_dt
+                or activacion_dt < first_login_dt
+                or setup_dt < first_login_dt
+                or habito_dt < first_login_dt then 'date_before_first_login'
         end as quarantine_reason
-    from normalised as n
-    left join versions as v
-        on n.user_id = v.user_id and n.row_reason is null
+    from numbered
+),
+
+ranked as (
+    select
+        *,
+        -- identical rows collapse to one user: the first by file index is kept
+        row_id = min(case when quarantine_reason is null then named_struct(
+            'source_row_index', source_row_index, 'row_id', row_id) end
+        ) over (partition by user_id).row_id as is_first
+    from reasoned
 )
 
 select
     row_id,
     source_file,
-    raw_values,
+    -- clean rows' values are the parsed columns: only quarantined rows keep their raw copy
+    case when quarantine_reason is not null then raw_values end as raw_values,
     user_id,
     first_login_dt,
     week_year,
@@ -90,15 +103,7 @@ select
     ab_group_source,
     quarantine_reason,
     quarantine_reason is not null as is_quarantined,
-    -- identical rows collapse to one user: the copies are neither quarantined nor clean
-    quarantine_reason is null
-        and row_number() over (
-            partition by quarantine_reason, user_id
-            order by source_row_index, row_id
-        ) > 1 as is_duplicate_copy,
-    quarantine_reason is null
-        and row_number() over (
-            partition by quarantine_reason, user_id
-            order by source_row_index, row_id
-        ) = 1 as is_clean
-from reasoned
+    -- the other copies are neither quarantined nor clean
+    quarantine_reason is null and not coalesce(is_first, false) as is_duplicate_copy,
+    quarantine_reason is null and coalesce(is_first, false) as is_clean
+from ranked

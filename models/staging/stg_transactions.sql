@@ -4,30 +4,33 @@
 {%- set raw_columns = ['row_index', 'user_id', 'transaction_dt', 'type', 'segment'] -%}
 {%- set typed_columns = {'transaction_dt': 'timestamp', 'type': 'int', 'segment': 'int'} -%}
 
-with keyed as (
-    {{ keyed_raw_rows(source('raw', 'bt_users_transactions'), raw_columns) }}
-),
-
-onboarded_users as (
+with onboarded_users as (
     select distinct user_id
     from {{ ref('stg_onboarding') }}
     where is_clean
 ),
 
+typed as (
+    select
+        *,
+        {{- typed_values(typed_columns) }}
+    from {{ source('raw', 'bt_users_transactions') }}
+),
+
 parsed as (
     select
-        {{ unique_row_id('row_key') }} as row_id,
+        {{ row_key(raw_columns) }} as row_key,
         _file as source_file,
-        raw_values,
+        {{ raw_values(raw_columns) }} as raw_values,
         {{ clean_text('user_id') }} as user_id,
-        {{ parse_timestamp('transaction_dt') }} as transaction_ts,
-        {{ parse_int('type') }} as type,
-        {{ parse_int('segment') }} as segment,
+        parsed_transaction_dt as transaction_ts,
+        parsed_type as type,
+        parsed_segment as segment,
         case
             {{- raw_row_reasons(typed_columns) }}
             when {{ clean_text('transaction_dt') }} is null then 'missing_transaction_dt'
         end as row_reason
-    from keyed
+    from typed
 ),
 
 reasoned as (
@@ -41,9 +44,10 @@ reasoned as (
 )
 
 select
-    row_id,
+    {{ unique_row_id('row_key', partition_by='user_id') }} as row_id,
     source_file,
-    raw_values,
+    -- clean rows' values are the parsed columns: only quarantined rows keep their raw copy
+    case when quarantine_reason is not null then raw_values end as raw_values,
     user_id,
     transaction_ts,
     cast(transaction_ts as date) as transaction_date,

@@ -5,22 +5,26 @@
 {%- set typed_columns = {'birth_dt': 'date', 'type': 'int', 'rubro': 'int'} -%}
 
 with keyed as (
-    {{ keyed_raw_rows(source('raw', 'dim_users'), raw_columns) }}
+    select
+        *,
+        {{ row_key(raw_columns) }} as row_key,
+        {{- typed_values(typed_columns) }}
+    from {{ source('raw', 'dim_users') }}
 ),
 
 parsed as (
     select
         {{ unique_row_id('row_key') }} as row_id,
         _file as source_file,
-        raw_values,
+        {{ raw_values(raw_columns) }} as raw_values,
         {{ clean_text('user_id') }} as user_id,
         {{ clean_text('name') }} as name,
         {{ clean_text('email') }} as email,
         {{ clean_text('address') }} as address,
-        {{ parse_date('birth_dt') }} as birth_dt,
+        parsed_birth_dt as birth_dt,
         {{ clean_text('phone') }} as phone,
-        {{ parse_int('type') }} as type,
-        {{ parse_int('rubro') }} as rubro,
+        parsed_type as type,
+        parsed_rubro as rubro,
         case
             {{- raw_row_reasons(typed_columns) }}
         end as quarantine_reason
@@ -28,7 +32,19 @@ parsed as (
 )
 
 select
-    *,
+    row_id,
+    source_file,
+    -- clean rows' values are the parsed columns: only quarantined rows keep their raw copy
+    case when quarantine_reason is not null then raw_values end as raw_values,
+    user_id,
+    name,
+    email,
+    address,
+    birth_dt,
+    phone,
+    type,
+    rubro,
+    quarantine_reason,
     quarantine_reason is not null as is_quarantined,
     quarantine_reason is null as is_clean
 from parsed
