@@ -24,6 +24,8 @@ from runner.templating import CompiledModel, Renderer
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from runner.failing_rows import ConditionBatch
+
     from runner.interrupts import InterruptWatch
     from runner.materializations import MaterializeContext
 
@@ -326,6 +328,7 @@ def _walk(
     A model starts once its upstream models and the earlier tests on them are done, a test once
     the models it reads are; with --fail-fast, one step at a time. Stops early on SIGINT.
     """
+    from runner.failing_rows import ConditionBatch
     from runner.materializations import MaterializeContext
     from runner.scheduler import Schedule
 
@@ -335,6 +338,12 @@ def _walk(
     position = {(s.resource_type, s.name): i for i, s in enumerate(steps)}
     inputs = [set(range(i)) if cfg.fail_fast else _step_inputs(cp, steps, i, position)
               for i in range(total)]
+
+    def stores(test: DataTest) -> bool:
+        return cfg.store_failures if test.store_failures is None else test.store_failures
+
+    tests = [cp.tests[s.name] for s in steps if s.resource_type == "test"]
+    batch = ConditionBatch(spark, [t for t in tests if not stores(t)])
 
     def decide(i: int, done: dict[int, NodeResult]) -> NodeResult | None:
         if cfg.fail_fast and any(r.status == "error" for r in done.values()):
@@ -348,8 +357,7 @@ def _walk(
             result = _run_model(ctx, cp, step.name)
         else:
             test = cp.tests[step.name]
-            store = cfg.store_failures if test.store_failures is None else test.store_failures
-            result = _run_test(spark, test, failures_dir if store else None)
+            result = _run_test(spark, test, failures_dir if stores(test) else None, batch)
         if watch.received and result.status == "error":
             result = replace(result, status="skipped", message="interrupted (SIGINT) while running")
         return result
@@ -440,12 +448,17 @@ def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeR
     )
 
 
-def _run_test(spark: SparkSession, test: DataTest, failures_dir: Path | None) -> NodeResult:
+def _run_test(
+    spark: SparkSession, test: DataTest, failures_dir: Path | None, batch: ConditionBatch
+) -> NodeResult:
     from runner import failing_rows
 
     started = time.perf_counter()
     try:
-        outcome = failing_rows.run_test(spark, test, failures_dir)
+        passed = failures_dir is None and batch.passes(test)
+        outcome = failing_rows.FailingRows(0) if passed else failing_rows.run_test(
+            spark, test, failures_dir
+        )
     except RunnerError as err:
         message, failures, status = str(err), None, "error"
     except Exception as exc:  # Py4J errors outside the translated ones

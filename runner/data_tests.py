@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import CompilationError, Location
-from runner.generic_tests import GENERIC_TESTS, GenericTestFn
+from runner.generic_tests import FAILING_ROW_CONDITIONS, GENERIC_TESTS, GenericTestFn
 from runner.project import Model, Project, UniqueId, normalize_name
 from runner.selection import parse_atom
 
@@ -56,6 +56,9 @@ class DataTest:
     where: str | None = None
     store_failures: bool | None = None
     macro: str | None = None  # the user macro that implements it
+    # for a built-in test whose failing rows are the model's rows meeting one condition: that
+    # condition, so several such tests of a model can be counted in one scan
+    condition: str | None = None
 
     @property
     def unique_id(self) -> UniqueId:
@@ -177,6 +180,7 @@ def _compile_generic(
     severity = _severity(config.get("severity", "error"), path, what)
     where = config.get("where")
 
+    condition = None
     refs: list[str] = [model.name]
     sources: list[tuple[str, str]] = []
     kwargs: dict[str, Any] = {}
@@ -197,6 +201,9 @@ def _compile_generic(
         sources += rendered.sources
     elif kind in GENERIC_TESTS:
         sql, macro = _call_generic(GENERIC_TESTS[kind], relation, column, kwargs, path, what), None
+        if kind in FAILING_ROW_CONDITIONS:
+            condition = FAILING_ROW_CONDITIONS[kind](column, **kwargs)
+            condition = f"({where}) and ({condition})" if where else condition
     else:
         known = ", ".join(sorted(GENERIC_TESTS))
         raise _definition_error(
@@ -210,6 +217,7 @@ def _compile_generic(
         name=str(name), kind=kind, path=path, sql=sql.strip(), refs=tuple(dict.fromkeys(refs)),
         sources=tuple(dict.fromkeys(sources)), model=model.name, column=column, kwargs=args,
         severity=severity, where=where, store_failures=config.get("store_failures"), macro=macro,
+        condition=condition,
     )
 
 

@@ -26,8 +26,11 @@ GenericTestFn = Callable[..., str]
 
 
 def not_null(model: str, column_name: str | None) -> str:
-    col = quote_column(_need_column(column_name))
-    return f"select * from {model} where {col} is null"
+    return f"select * from {model} where {not_null_failing(column_name)}"
+
+
+def not_null_failing(column_name: str | None) -> str:
+    return f"{quote_column(_need_column(column_name))} is null"
 
 
 def unique(model: str, column_name: str | None) -> str:
@@ -49,12 +52,17 @@ def accepted_values(
     model: str, column_name: str | None, *, values: list[Any], quote: bool = True
 ) -> str:
     col = quote_column(_need_column(column_name))
-    items = _need_list(values, "values")
-    literals = ", ".join(to_literal(v) if quote else str(v) for v in items)
     return (
         f"select {col} as value_field, count(*) as n_records from {model}\n"
-        f"where {col} is not null and {col} not in ({literals}) group by {col}"
+        f"where {accepted_values_failing(column_name, values=values, quote=quote)} group by {col}"
     )
+
+
+def accepted_values_failing(column_name: str | None, *, values: list[Any], quote: bool = True) -> str:
+    col = quote_column(_need_column(column_name))
+    items = _need_list(values, "values")
+    literals = ", ".join(to_literal(v) if quote else str(v) for v in items)
+    return f"{col} is not null and {col} not in ({literals})"
 
 
 def relationships(model: str, column_name: str | None, *, to: str, field: str) -> str:
@@ -70,10 +78,14 @@ def expression(model: str, column_name: str | None = None, *, expression: str) -
 
     On a column, an expression that is not a whole condition (`>= 0`) is applied to the column.
     """
+    return f"select * from {model} where {expression_failing(column_name, expression=expression)}"
+
+
+def expression_failing(column_name: str | None = None, *, expression: str) -> str:
     condition = expression
     if column_name and not _is_condition(expression):
         condition = f"{quote_column(column_name)} {expression}"
-    return f"select * from {model} where not ({condition})"
+    return f"not ({condition})"
 
 
 GENERIC_TESTS: dict[str, GenericTestFn] = {
@@ -83,6 +95,14 @@ GENERIC_TESTS: dict[str, GenericTestFn] = {
     "accepted_values": accepted_values,
     "relationships": relationships,
     "expression": expression,
+}
+
+# kind -> fn(column_name, **arguments) -> the condition a failing row meets, for the tests whose
+# failing rows are exactly the rows meeting it (see failing_rows.PredicateBatch).
+FAILING_ROW_CONDITIONS: dict[str, Callable[..., str]] = {
+    "not_null": not_null_failing,
+    "accepted_values": accepted_values_failing,
+    "expression": expression_failing,
 }
 
 

@@ -158,3 +158,27 @@ def test_a_test_reading_only_a_source(run_runner, spark, tmp_path):
     result = run_runner(["test", "--select", "assert_raw_users_not_empty"], project_dir=project)
     assert result.exit_code == 0, result.output
     assert "1 of 1 PASS assert_raw_users_not_empty" in result.output
+
+
+def test_condition_batch_counts_a_model_once(spark):
+    """Passing condition tests of a model need no query of their own; failing ones, and any
+    batch that cannot run, fall back to running the test alone."""
+    from runner.data_tests import DataTest
+    from runner.failing_rows import ConditionBatch
+
+    spark.createDataFrame([("a", 1), ("b", 2), (None, 3)], "user_id string, n int") \
+        .createOrReplaceTempView("batch_users")
+
+    def make(name: str, condition: str, model: str = "batch_users") -> DataTest:
+        return DataTest(name=name, kind="expression", path=Path("schema.yml"), sql="select 1",
+                        refs=(model,), model=model, condition=condition)
+
+    ok, bad, alone = make("ok", "n > 5"), make("bad", "user_id is null"), make("x", "n < 0", "m")
+    batch = ConditionBatch(spark, [ok, bad, alone])
+    assert batch.passes(ok) and not batch.passes(bad)
+    assert not batch.passes(alone)  # the only test of its model: not batched
+    assert batch.counts == {"batch_users": {"ok": 0, "bad": 1}}
+
+    broken = ConditionBatch(spark, [ok, make("broken", "no_such_column > 0")])
+    assert not broken.passes(ok)
+    assert broken.counts == {"batch_users": {}}

@@ -111,6 +111,29 @@ def test_compiled_sql(make_project, title, columns, tests, name, sql):
     assert (cp.project.target_dir / "compiled" / "tests" / f"{name}.sql").exists()
 
 
+CONDITIONS = {
+    "not_null": ("- name: user_id\n  tests: [not_null]", "", "`user_id` is null"),
+    "accepted_values": ("- name: ab_group\n  tests:\n    - accepted_values: {values: [a, b]}", "",
+                        "`ab_group` is not null and `ab_group` not in ('a', 'b')"),
+    "expression": ("- name: rate\n  tests:\n    - expression: {expression: '<= 1'}", "",
+                   "not (`rate` <= 1)"),
+    "where": ("- name: user_id\n  tests:\n    - not_null: {config: {where: 'rate > 0'}}", "",
+              "(rate > 0) and (`user_id` is null)"),
+    "unique": ("- name: user_id\n  tests: [unique]", "", None),
+    "combination": ("", "- unique_combination_of_columns: {combination_of_columns: [user_id]}",
+                    None),
+}
+
+
+@pytest.mark.parametrize("title", sorted(CONDITIONS))
+def test_condition_of_row_level_tests(make_project, title):
+    """The condition a failing row meets: what ConditionBatch counts; None for grouped tests."""
+    columns, tests, condition = CONDITIONS[title]
+    cp = _compile(make_project, _schema("users", columns, tests))
+    (test,) = cp.tests.values()
+    assert test.condition == condition
+
+
 def test_relationships_refers_to_the_other_model(make_project):
     cp = _compile(make_project, _schema(
         "orders", "- name: user_id\n  tests:\n"
