@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from runner.failing_rows import ConditionBatch
-
     from runner.interrupts import InterruptWatch
     from runner.materializations import MaterializeContext
 

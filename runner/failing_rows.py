@@ -92,11 +92,14 @@ class ConditionBatch:
         return self.counts[test.model].get(test.name) == 0
 
     def _count(self, model: str) -> dict[str, int]:
+        from py4j.protocol import Py4JJavaError
+        from pyspark.errors import PySparkException
+
         tests = self.groups[model]
         columns = ", ".join(f"count_if({t.condition}) as `f{i}`" for i, t in enumerate(tests))
         try:
             row = self.spark.sql(f"select {columns} from `{model}`").collect()[0]
-        except Exception:  # a test with an error is reported by its own run
+        except (PySparkException, Py4JJavaError):  # a broken test is reported by its own run
             return {}
         return {t.name: int(row[i]) for i, t in enumerate(tests)}
 
