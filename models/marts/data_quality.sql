@@ -74,7 +74,7 @@ staged_rows as (
         {%- else %}
         false as is_duplicate_copy,
         {%- endif %}
-        is_clean
+        user_has_clean_row
     from {{ ref(model) }}
     {{ 'union all' if not loop.last }}
     {%- endfor %}
@@ -86,25 +86,17 @@ source_totals as (
     group by source
 ),
 
-kept_users as (
-    select distinct source, user_id
-    from staged_rows
-    where is_clean
-),
-
 -- rows each check removes: quarantined ones, and the collapsed copies of identical rows
 removed as (
     select
-        r.source,
-        coalesce(r.quarantine_reason, 'identical_duplicate') as `check`,
+        source,
+        coalesce(quarantine_reason, 'identical_duplicate') as `check`,
         count(1) as rows_removed,
-        count_if(r.quarantine_reason is not null) as rows_quarantined,
-        count(distinct case when k.user_id is null then r.user_id end) as users_excluded
-    from staged_rows as r
-    left join kept_users as k
-        on r.source = k.source and r.user_id = k.user_id
-    where r.quarantine_reason is not null or r.is_duplicate_copy
-    group by r.source, coalesce(r.quarantine_reason, 'identical_duplicate')
+        count_if(quarantine_reason is not null) as rows_quarantined,
+        count(distinct case when not user_has_clean_row then user_id end) as users_excluded
+    from staged_rows
+    where quarantine_reason is not null or is_duplicate_copy
+    group by source, coalesce(quarantine_reason, 'identical_duplicate')
 ),
 
 identical_transactions as (

@@ -80,7 +80,8 @@ ranked as (
         -- identical rows collapse to one user: the first by file index is kept
         row_id = min(case when quarantine_reason is null then named_struct(
             'source_row_index', source_row_index, 'row_id', row_id) end
-        ) over (partition by user_id).row_id as is_first
+        ) over (partition by user_id).row_id as is_first,
+        max(quarantine_reason is null) over (partition by user_id) as user_has_clean_row
     from reasoned
 )
 
@@ -105,5 +106,6 @@ select
     quarantine_reason is not null as is_quarantined,
     -- the other copies are neither quarantined nor clean
     quarantine_reason is null and not coalesce(is_first, false) as is_duplicate_copy,
-    quarantine_reason is null and coalesce(is_first, false) as is_clean
+    quarantine_reason is null and coalesce(is_first, false) as is_clean,
+    coalesce(user_has_clean_row, false) as user_has_clean_row
 from ranked

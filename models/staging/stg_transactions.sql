@@ -55,5 +55,7 @@ select
     segment,
     quarantine_reason,
     quarantine_reason is not null as is_quarantined,
-    quarantine_reason is null as is_clean
+    quarantine_reason is null as is_clean,
+    -- shares the shuffle by user_id of the join and of the row_id window
+    coalesce(max(quarantine_reason is null) over (partition by user_id), false) as user_has_clean_row
 from reasoned

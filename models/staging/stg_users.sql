@@ -14,7 +14,7 @@ with keyed as (
 
 parsed as (
     select
-        {{ unique_row_id('row_key') }} as row_id,
+        {{ unique_row_id('row_key', partition_by='user_id') }} as row_id,
         _file as source_file,
         {{ raw_values(raw_columns) }} as raw_values,
         {{ clean_text('user_id') }} as user_id,
@@ -46,5 +46,7 @@ select
     rubro,
     quarantine_reason,
     quarantine_reason is not null as is_quarantined,
-    quarantine_reason is null as is_clean
+    quarantine_reason is null as is_clean,
+    -- shares the shuffle by user_id of the row_id window
+    coalesce(max(quarantine_reason is null) over (partition by user_id), false) as user_has_clean_row
 from parsed
