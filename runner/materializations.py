@@ -58,9 +58,7 @@ def _persist(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> in
     Measured on 2 cores (the project's marts, one at a time): half the JVM's CPU time at the
     original size, a sixth less at 100x, and no heap spent on cached rows.
     """
-    folder = ctx.marts_dir.parent / "persisted"
-    folder.mkdir(parents=True, exist_ok=True)
-    staged = folder / f".{model.name}.staged-{uuid.uuid4().hex[:8]}"
+    staged = _new_staged(ctx.marts_dir.parent / "persisted", model.name)
     try:
         df.write.mode("overwrite").parquet(str(staged))
     except BaseException:
@@ -149,8 +147,7 @@ def _write_staged(
     ctx: MaterializeContext, model: CompiledModel, df: DataFrame
 ) -> tuple[Path, int]:
     """Compute the model into a staged Parquet folder; refuse to replace a mart with nothing."""
-    ctx.marts_dir.mkdir(parents=True, exist_ok=True)
-    staged = ctx.marts_dir / f".{model.name}.staged-{uuid.uuid4().hex[:8]}"
+    staged = _new_staged(ctx.marts_dir, model.name)
     try:
         df.write.mode("overwrite").parquet(str(staged))
         rows = parquet_rows(staged)
@@ -166,6 +163,14 @@ def _write_staged(
             "if an empty result is valid",
         )
     return staged, rows
+
+
+def _new_staged(folder: Path, name: str) -> Path:
+    """A fresh staging folder path for `name`; those a killed build left behind are removed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(f".{name}.staged-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return folder / f".{name}.staged-{uuid.uuid4().hex[:8]}"
 
 
 def parquet_rows(folder: Path) -> int:

@@ -25,6 +25,17 @@ def test_empty_result_keeps_previous_table(make_project, run_runner):
     assert len(read_mart(project, "t")) == 0
 
 
+def test_staged_folders_of_a_killed_build_are_removed(make_project, run_runner):
+    project = make_project({"models/t.sql": "{{ config(materialized='table') }}\n"
+                                            "select id from range(3)"})
+    stale = project / "target/marts/.t.staged-0badf00d"
+    stale.mkdir(parents=True)
+    (stale / "part-00000.parquet").write_bytes(b"left by a killed build")
+    assert run_runner(["run"], project_dir=project).exit_code == 0
+    assert not stale.exists()
+    assert sorted(read_mart(project, "t")["id"]) == [0, 1, 2]
+
+
 def test_runtime_spark_error_names_model_and_keeps_others(make_project, run_runner):
     project = make_project({
         "models/good.sql": "{{ config(materialized='table') }}\nselect 1 as x",
