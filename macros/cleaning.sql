@@ -75,16 +75,27 @@ end
 {%- endmacro %}
 
 
-{% macro raw_values(columns) -%}
-{#- The row as the file held it (non-empty values only: CQL collections hold no nulls). -#}
+{% macro raw_values(columns, prefix='') -%}
+{#- The row as the file held it (non-empty values only: CQL collections hold no nulls). With a
+    `prefix` ('raw.'), the values are read from a struct of the raw columns: a struct is cheaper
+    to carry through a shuffle than the map, which is then built only where it is kept. -#}
 map_filter(
     map(
-        {%- for column in columns %}
-        '{{ column }}', `{{ column }}`,
+        {%- for column in columns + ['_corrupt_record'] %}
+        '{{ column }}', {{ prefix }}`{{ column }}`{{ ',' if not loop.last }}
         {%- endfor %}
-        '_corrupt_record', _corrupt_record
     ),
     (k, v) -> v is not null
+)
+{%- endmacro %}
+
+
+{% macro raw_struct(columns) -%}
+{#- The raw columns as one struct, for `raw_values(columns, 'raw.')` after a shuffle. -#}
+named_struct(
+    {%- for column in columns + ['_corrupt_record'] %}
+    '{{ column }}', `{{ column }}`{{ ',' if not loop.last }}
+    {%- endfor %}
 )
 {%- endmacro %}
 

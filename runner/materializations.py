@@ -58,7 +58,8 @@ def _persist(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> in
     Measured on 2 cores (the project's marts, one at a time): half the JVM's CPU time at the
     original size, a sixth less at 100x, and no heap spent on cached rows.
     """
-    staged = _new_staged(ctx.marts_dir.parent / "persisted", model.name)
+    folder = ctx.marts_dir.parent / "persisted"
+    staged = _new_staged(folder, model.name)
     try:
         df.write.mode("overwrite").parquet(str(staged))
     except BaseException:

@@ -22,7 +22,7 @@ parsed as (
         {{ row_key(raw_columns) }} as row_key,
         {{ parse_int('row_index') }} as source_row_index,
         _file as source_file,
-        {{ raw_values(raw_columns) }} as raw_values,
+        {{ raw_struct(raw_columns) }} as raw,
         {{ clean_text('user_id') }} as user_id,
         {%- for column in typed_columns %}
         `parsed_{{ column }}` as `{{ column }}`,
@@ -89,7 +89,7 @@ select
     row_id,
     source_file,
     -- clean rows' values are the parsed columns: only quarantined rows keep their raw copy
-    case when quarantine_reason is not null then raw_values end as raw_values,
+    case when quarantine_reason is not null then {{ raw_values(raw_columns, 'raw.') }} end as raw_values,
     user_id,
     first_login_dt,
     week_year,

@@ -21,7 +21,7 @@ parsed as (
     select
         {{ row_key(raw_columns) }} as row_key,
         _file as source_file,
-        {{ raw_values(raw_columns) }} as raw_values,
+        {{ raw_struct(raw_columns) }} as raw,
         {{ clean_text('user_id') }} as user_id,
         parsed_transaction_dt as transaction_ts,
         parsed_type as type,
@@ -47,7 +47,7 @@ select
     {{ unique_row_id('row_key', partition_by='user_id') }} as row_id,
     source_file,
     -- clean rows' values are the parsed columns: only quarantined rows keep their raw copy
-    case when quarantine_reason is not null then raw_values end as raw_values,
+    case when quarantine_reason is not null then {{ raw_values(raw_columns, 'raw.') }} end as raw_values,
     user_id,
     transaction_ts,
     cast(transaction_ts as date) as transaction_date,

@@ -26,13 +26,17 @@ def test_empty_result_keeps_previous_table(make_project, run_runner):
 
 
 def test_staged_folders_of_a_killed_build_are_removed(make_project, run_runner):
-    project = make_project({"models/t.sql": "{{ config(materialized='table') }}\n"
-                                            "select id from range(3)"})
-    stale = project / "target/marts/.t.staged-0badf00d"
-    stale.mkdir(parents=True)
-    (stale / "part-00000.parquet").write_bytes(b"left by a killed build")
-    assert run_runner(["run"], project_dir=project).exit_code == 0
-    assert not stale.exists()
+    project = make_project({
+        "models/t.sql": "{{ config(materialized='table') }}\nselect id from {{ ref('p') }}",
+        "models/p.sql": "{{ config(persist=true) }}\nselect id from range(3)",
+    })
+    stale = [project / "target/marts/.t.staged-0badf00d", project / "target/persisted/.p.staged-1"]
+    for folder in stale:
+        folder.mkdir(parents=True)
+        (folder / "part-00000.parquet").write_bytes(b"left by a killed build")
+    result = run_runner(["run"], project_dir=project)
+    assert result.exit_code == 0, result.output
+    assert not any(folder.exists() for folder in stale)
     assert sorted(read_mart(project, "t")["id"]) == [0, 1, 2]
 
 
