@@ -55,12 +55,14 @@ def _env() -> dict[str, str]:
     return env
 
 
-def build_once(project: Path, data_dir: Path, target: str) -> dict[str, Any]:
+def build_once(
+    project: Path, data_dir: Path, target: str, extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """One `runner build` in `project`: per-phase seconds, memory and rows."""
     load_before = load_average()
     launched = datetime.now(UTC)
     args = [str(RUNNER), "build", "--project-dir", str(project), "--profiles-dir", str(project),
-            "--target", target, "--vars", json.dumps({"raw_dir": str(data_dir)})]
+            "--target", target, "--vars", json.dumps({"raw_dir": str(data_dir)}), *extra]
     done, stats, wall = run_sampled(args, cwd=project, env=_env())
     if done.returncode != 0:
         tail = "\n".join(done.stdout.splitlines()[-30:])
@@ -229,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated parts to leave out: null,compile,build")
     parser.add_argument("--keep-services", action="store_true",
                         help="leave the bench's own Cassandra, Thrift server and Superset running")
+    parser.add_argument("--no-full-write", dest="full_write", action="store_false",
+                        help="leave out the extra --full-refresh build per size (all Cassandra "
+                        "rows written)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file for the figures")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -318,6 +323,15 @@ def _build_sizes(
             summary["charts"] = chart_latencies(project, args.chart_rounds)
         summaries[size] = summary
         report["sizes"][size] = {"input_rows": input_rows, "runs": runs, "summary": summary}
+        if target == "bench" and args.full_write:
+            # Rebuilds of the same data send no Cassandra row (only changes are sent): one more
+            # build with --full-refresh measures writing every row.
+            log(f"{size}: runner build --target {target} --full-refresh (full write)")
+            run = build_once(project, data_dir, target, ("--full-refresh",))
+            log(f"  {run['phases']['wall']:.1f}s wall, JVM CPU {run['memory']['jvm_cpu_s']}s")
+            summaries[f"{size} full write"] = summarize([run])
+            report["sizes"][size]["full_write"] = {"runs": [run],
+                                                   "summary": summaries[f"{size} full write"]}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2))
     return summaries

@@ -3,6 +3,8 @@
 `write_mart` never truncates. It upserts every new row through spark-cassandra-connector first,
 then deletes only the keys that the new result no longer has, so readers always see either the
 previous or the new version of each row, and a failed write leaves the previous rows in place.
+Given the rows the table holds from the last build (`previous`), it upserts only the rows that
+changed since, and finds the keys to delete there instead of scanning the table.
 """
 
 from __future__ import annotations
@@ -420,6 +422,12 @@ def _key_text(partition: Sequence[str], clustering: Sequence[tuple[str, str]]) -
     return f"(({', '.join(partition)}){rest})"
 
 
+@dataclass(frozen=True)
+class MartWrite:
+    rows: int  # rows of the mart
+    upserted: int | None  # rows sent to Cassandra; None: all of them
+
+
 def write_mart(
     df: DataFrame,
     *,
@@ -429,7 +437,8 @@ def write_mart(
     full_refresh: bool,
     model_path: str,
     stable: bool = False,
-) -> int:
+    previous: DataFrame | None = None,
+) -> MartWrite:
     """Store a mart in `target.keyspace`.`table` without a gap for readers.
 
     The keyspace and table are created when missing, new columns are added; a changed key or
@@ -445,9 +454,8 @@ def write_mart(
         model_path: the model's file, for error locations.
         stable: `df` reads data that cannot change while it is written (the staged Parquet of
             a mart), so it is read as is instead of cached first.
-
-    Returns:
-        The number of rows written.
+        previous: the rows the table holds now, as the last build wrote them (its Parquet copy),
+            with the same schema; used only when the table existed and no full refresh is asked.
     """
     spec = table_spec(
         df.schema, table=table, keyspace=target.keyspace, config=config, model_path=model_path
@@ -464,19 +472,33 @@ def write_mart(
         session = connect(target)
         try:
             existed = _prepare_table(session, spec, target, full_refresh, model_path)
+            diff = previous is not None and existed and not full_refresh
+            changed = _changed_rows(df, previous, spec) if diff and previous is not None else df
             hint = "rows the write did not reach keep their previous values; fix and run again"
             with fail.translate(MaterializationError, f"writing to {where}", hint):
-                _write_rows(df, spec, target)
+                upserted = _write_rows(changed, spec, target, count=diff)
             hint = "the new rows are written; run again to remove the remaining stale rows"
             with fail.translate(MaterializationError, f"deleting stale rows from {where}", hint):
                 if existed:
-                    _delete_stale_keys(session, df, spec, target)
+                    _delete_stale_keys(session, df, spec, target, previous if diff else None)
         finally:
             session.cluster.shutdown()
     finally:
         if cached:
             df.unpersist()
-    return rows
+    return MartWrite(rows, upserted)
+
+
+def _changed_rows(df: DataFrame, previous: DataFrame, spec: TableSpec) -> DataFrame:
+    """Rows of `df` whose key is new or whose values differ from `previous` (two row digests)."""
+    keys, columns = list(spec.key_columns), [c for c, _ in spec.columns]
+    text = F.to_json(F.struct(*columns))
+
+    def digested(frame: DataFrame) -> DataFrame:
+        return frame.withColumn("_xx", F.xxhash64(text)).withColumn("_mm", F.hash(text))
+
+    old = digested(previous).select(*keys, "_xx", "_mm")
+    return digested(df).join(old, [*keys, "_xx", "_mm"], "left_anti").drop("_xx", "_mm")
 
 
 @dataclass(frozen=True)
@@ -578,15 +600,27 @@ def _prepare_table(
     return True
 
 
-def _write_rows(df: DataFrame, spec: TableSpec, target: CassandraTarget) -> None:
+def _write_rows(
+    df: DataFrame, spec: TableSpec, target: CassandraTarget, *, count: bool = False
+) -> int | None:
+    """Upsert `df`; with `count`, it is cached and counted first, and returns the count."""
     options = connector_options(target)
     _refresh_connector_schema(df.sparkSession, options)
-    (
-        df.write.format(CONNECTOR_FORMAT)
-        .options(keyspace=spec.keyspace, table=spec.name, **options)
-        .mode("append")
-        .save()
-    )
+    if count:
+        df = df.persist()
+    try:
+        rows = df.count() if count else None
+        if rows != 0:
+            (
+                df.write.format(CONNECTOR_FORMAT)
+                .options(keyspace=spec.keyspace, table=spec.name, **options)
+                .mode("append")
+                .save()
+            )
+    finally:
+        if count:
+            df.unpersist()
+    return rows
 
 
 def _refresh_connector_schema(spark: SparkSession, options: dict[str, str]) -> None:
@@ -604,19 +638,26 @@ def _refresh_connector_schema(spark: SparkSession, options: dict[str, str]) -> N
 
 
 def _delete_stale_keys(
-    session: Session, df: DataFrame, spec: TableSpec, target: CassandraTarget
+    session: Session,
+    df: DataFrame,
+    spec: TableSpec,
+    target: CassandraTarget,
+    previous: DataFrame | None = None,
 ) -> None:
-    """Delete keys stored in Cassandra but absent from `df`: whole partitions, else single rows."""
+    """Delete keys stored in Cassandra but absent from `df`: whole partitions, else single rows.
+
+    The stored keys are read from the table, or from `previous` when it says what the table holds.
+    """
     from cassandra import ConsistencyLevel
     from cassandra.concurrent import execute_concurrent_with_args
 
     keys, partition = list(spec.key_columns), list(spec.partition_key)
-    stored = (
+    source = previous if previous is not None else (
         df.sparkSession.read.format(CONNECTOR_FORMAT)
         .options(keyspace=spec.keyspace, table=spec.name, **connector_options(target))
         .load()
-        .select(*keys)
     )
+    stored = source.select(*keys)
     fresh = df.select(*keys)
     gone_partitions = (
         stored.select(*partition).distinct().join(fresh.select(*partition), partition, "left_anti")
@@ -637,8 +678,15 @@ def _delete_stale_keys(
             F.unix_millis(F.col(c)).alias(c) if types[c] == "timestamp" else F.col(c)
             for c in columns
         ]
-        rows = frame.select(*selected).toLocalIterator()
-        while chunk := [tuple(row) for row in islice(rows, DELETE_CHUNK)]:
-            execute_concurrent_with_args(
-                session, statement, chunk, concurrency=DELETE_CONCURRENCY, raise_on_first_error=True
-            )
+        stale = frame.select(*selected).persist()
+        try:
+            count = stale.count()
+            # partitions of about DELETE_CHUNK keys: Python holds one at a time
+            rows = stale.repartition(max(1, count // DELETE_CHUNK)).toLocalIterator() if count else iter(())
+            while chunk := [tuple(row) for row in islice(rows, DELETE_CHUNK)]:
+                execute_concurrent_with_args(
+                    session, statement, chunk, concurrency=DELETE_CONCURRENCY,
+                    raise_on_first_error=True,
+                )
+        finally:
+            stale.unpersist()

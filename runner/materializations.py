@@ -7,6 +7,7 @@ is fully written, so a failure leaves the previous content in place.
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from collections.abc import Callable
@@ -14,13 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.config import Target
+from runner.config import CassandraTarget, Target
 from runner.errors import Location, MaterializationError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from runner.templating import CompiledModel
+
+
+STATE_FILE = "_cassandra.json"  # in a mart's Parquet folder: the table its rows were written to
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,13 @@ def materialize_table(ctx: MaterializeContext, model: CompiledModel, df: DataFra
 def materialize_cassandra(
     ctx: MaterializeContext, model: CompiledModel, df: DataFrame
 ) -> MaterializeResult:
-    """Compute once into staged Parquet, upsert Cassandra from it, then promote the Parquet copy."""
+    """Compute once into staged Parquet, upsert Cassandra from it, then promote the Parquet copy.
+
+    The promoted copy records which table it was written to (`_cassandra.json`). When the next
+    build writes the same table with the same schema, that copy is what the table holds, so only
+    changed rows are sent and stale keys are found in it. A build that fails while writing leaves
+    a marker, and the build after it sends every row and scans the table for stale keys again.
+    """
     import time
 
     staged, rows = _write_staged(ctx, model, df)
@@ -91,6 +101,13 @@ def materialize_cassandra(
     from runner.cassandra import write_mart
 
     computed = ctx.spark.read.parquet(str(staged))
+    state = _cassandra_state(ctx.target.cassandra, model, computed)
+    previous_dir = ctx.marts_dir / model.name
+    dirty = ctx.marts_dir / f".{model.name}.cassandra-dirty"
+    previous = None
+    if not ctx.full_refresh and not dirty.exists() and _read_state(previous_dir) == state:
+        previous = ctx.spark.read.parquet(str(previous_dir))
+    dirty.touch()
     started = time.perf_counter()
     try:
         written = write_mart(
@@ -101,20 +118,45 @@ def materialize_cassandra(
             full_refresh=ctx.full_refresh,
             model_path=str(model.path),
             stable=True,
+            previous=previous,
         )
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
     seconds = time.perf_counter() - started
-    final = _promote(staged, ctx.marts_dir / model.name)
+    (staged / STATE_FILE).write_text(json.dumps(state, indent=1))
+    final = _promote(staged, previous_dir)
+    dirty.unlink(missing_ok=True)
     _register_parquet(ctx.spark, model.name, final)
     keyspace = ctx.target.cassandra.keyspace
+    changed = "" if written.upserted is None else f", {written.upserted} changed"
     return MaterializeResult(
-        f"cassandra {keyspace}.{model.name} ({rows} rows)",
+        f"cassandra {keyspace}.{model.name} ({rows} rows{changed})",
         rows=rows,
-        cassandra_rows=written,
+        cassandra_rows=rows if written.upserted is None else written.upserted,
         cassandra_seconds=seconds,
     )
+
+
+def _cassandra_state(target: CassandraTarget, model: CompiledModel, df: DataFrame) -> dict:
+    """Where and in which shape a mart's rows went: a Parquet copy stands for the table only
+    while this is unchanged."""
+    return {
+        "hosts": sorted(target.hosts),
+        "port": target.port,
+        "keyspace": target.keyspace,
+        "table": model.name,
+        "partition_key": list(model.config.partition_key or []),
+        "clustering_key": list(model.config.clustering_key or []),
+        "schema": json.loads(df.schema.json()),
+    }
+
+
+def _read_state(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 MATERIALIZATIONS: dict[str, MaterializeFn] = {

@@ -108,7 +108,8 @@ def _write(
 ) -> int:
     df = spark.createDataFrame(rows, schema)
     options = {"table": "users", "config": USERS_CONFIG, "full_refresh": False, **kw}
-    return cassandra.write_mart(df, target=target, model_path="models/marts/users.sql", **options)
+    written = cassandra.write_mart(df, target=target, model_path="models/marts/users.sql", **options)
+    return written.rows
 
 
 def test_write_reads_back_exactly(spark_cassandra, cassandra_target):
@@ -131,6 +132,32 @@ def test_rebuild_deletes_only_missing_keys(spark_cassandra, cassandra_target):
     kept[0] = _user("MLB0", 0, segment=9)
     assert _write(spark_cassandra, kept, cassandra_target) == 8
     assert _read(cassandra_target, "users") == {(r[0],): _expected(r) for r in kept}
+
+
+def test_rebuild_from_previous_copy_sends_only_changes(spark_cassandra, cassandra_target):
+    """With the rows the table holds (the last build's copy), only new or changed rows are
+    upserted and stale keys are found in the copy; the table ends exactly as the new result."""
+    rows = [_user(f"MLB{n}", n) for n in range(10)]
+    _write(spark_cassandra, rows, cassandra_target)
+    previous = spark_cassandra.createDataFrame(rows, USERS)
+    new = [r for r in rows if r[0] != "MLB3"] + [_user("MLB42", 42)]
+    new[0] = _user("MLB0", 0, segment=9, milestones={"registration": dt.date(2022, 1, 2)})
+    written = cassandra.write_mart(
+        spark_cassandra.createDataFrame(new, USERS), target=cassandra_target, table="users",
+        config=USERS_CONFIG, full_refresh=False, model_path="models/marts/users.sql",
+        previous=previous,
+    )
+    assert (written.rows, written.upserted) == (10, 2)  # MLB0 changed, MLB42 new
+    assert _read(cassandra_target, "users") == {(r[0],): _expected(r) for r in new}
+
+    # nothing changed: nothing sent
+    again = cassandra.write_mart(
+        spark_cassandra.createDataFrame(new, USERS), target=cassandra_target, table="users",
+        config=USERS_CONFIG, full_refresh=False, model_path="models/marts/users.sql",
+        previous=spark_cassandra.createDataFrame(new, USERS),
+    )
+    assert (again.rows, again.upserted) == (10, 0)
+    assert _read(cassandra_target, "users") == {(r[0],): _expected(r) for r in new}
 
 
 FUNNEL = T.StructType(
