@@ -40,6 +40,7 @@ CONNECTOR_FORMAT = "org.apache.spark.sql.cassandra"
 CATALOG = "cass"
 DELETE_CONCURRENCY = 64
 DELETE_CHUNK = 10_000
+DELETE_BATCH_ROWS = 40  # row deletes of one partition per batch, under the 5 KiB batch warning
 
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
 
@@ -649,7 +650,7 @@ def _delete_stale_keys(
     The stored keys are read from the table, or from `previous` when it says what the table holds.
     """
     from cassandra import ConsistencyLevel
-    from cassandra.concurrent import execute_concurrent_with_args
+    from cassandra.concurrent import execute_concurrent
 
     keys, partition = list(spec.key_columns), list(spec.partition_key)
     source = previous if previous is not None else (
@@ -678,15 +679,41 @@ def _delete_stale_keys(
             F.unix_millis(F.col(c)).alias(c) if types[c] == "timestamp" else F.col(c)
             for c in columns
         ]
+        # rows of one partition share a batch: one mutation on the replicas, not one per row
+        width = len(partition) if columns == keys and spec.clustering else 0
         stale = frame.select(*selected).persist()
         try:
             count = stale.count()
-            # partitions of about DELETE_CHUNK keys: Python holds one at a time
-            rows = stale.repartition(max(1, count // DELETE_CHUNK)).toLocalIterator() if count else iter(())
+            # ranges of about DELETE_CHUNK keys, in key order: Python holds one at a time
+            ordered = stale.repartitionByRange(max(1, count // DELETE_CHUNK), *columns)
+            rows = ordered.sortWithinPartitions(*columns).toLocalIterator() if count else iter(())
             while chunk := [tuple(row) for row in islice(rows, DELETE_CHUNK)]:
-                execute_concurrent_with_args(
-                    session, statement, chunk, concurrency=DELETE_CONCURRENCY,
-                    raise_on_first_error=True,
+                execute_concurrent(
+                    session, list(_delete_statements(statement, chunk, width)),
+                    concurrency=DELETE_CONCURRENCY, raise_on_first_error=True,
                 )
         finally:
             stale.unpersist()
+
+
+def _delete_statements(
+    statement: Any, rows: list[tuple[Any, ...]], width: int
+) -> Iterator[tuple[Any, tuple[Any, ...]]]:
+    """(statement, values) pairs for `rows` in key order; with `width` partition columns,
+    consecutive rows of one partition go together in unlogged batches of DELETE_BATCH_ROWS."""
+    from cassandra.query import BatchStatement, BatchType
+
+    if not width:
+        yield from ((statement, row) for row in rows)
+        return
+    batch, current, size = None, None, 0
+    for row in rows:
+        if batch is None or row[:width] != current or size >= DELETE_BATCH_ROWS:
+            if batch is not None:
+                yield batch, ()
+            batch = BatchStatement(BatchType.UNLOGGED, consistency_level=statement.consistency_level)
+            current, size = row[:width], 0
+        batch.add(statement, row)
+        size += 1
+    if batch is not None:
+        yield batch, ()

@@ -234,3 +234,19 @@ def test_table_spec_column_errors(column, message):
             model_path="models/marts/users.sql",
         )
     assert str(err.value).startswith(f"models/marts/users.sql: {message}")
+
+
+def test_row_deletes_are_batched_per_partition():
+    from cassandra.query import BatchStatement, SimpleStatement
+
+    from runner.cassandra import DELETE_BATCH_ROWS, _delete_statements
+
+    statement = SimpleStatement("DELETE FROM t WHERE p = %s AND c = %s")
+    rows = [("a", i) for i in range(DELETE_BATCH_ROWS + 1)] + [("b", 1)]
+    pairs = list(_delete_statements(statement, rows, width=1))
+    assert [type(s) for s, _ in pairs] == [BatchStatement] * 3
+    assert [len(s._statements_and_parameters) for s, _ in pairs] == [DELETE_BATCH_ROWS, 1, 1]
+    # partition deletes (no clustering) stay single statements
+    assert list(_delete_statements(statement, rows[:2], width=0)) == [
+        (statement, ("a", 0)), (statement, ("a", 1))
+    ]
