@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -236,7 +236,7 @@ def run_build(
     from runner import services
     from runner.interrupts import InterruptWatch
 
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     phases: dict[str, float] = {}
     t0 = time.perf_counter()
     cp = compile_project(cfg)
@@ -263,7 +263,7 @@ def run_build(
             ))
             results += [_skipped(cp, s, "interrupted") for s in steps[len(results):]]
         run = RunResult(
-            cfg.command, started_at, datetime.now(timezone.utc), results, cp.target.name, phases,
+            cfg.command, started_at, datetime.now(UTC), results, cp.target.name, phases,
             interrupted=watch.received,
         )
         if uses_cassandra and cp.target.cassandra is not None and not run.interrupted:
@@ -436,7 +436,7 @@ def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeR
         outcome = materialize(ctx, model, df)
     except RunnerError as err:
         return _error(model, started, str(err))
-    except Exception as exc:  # Spark raises Py4J and runtime errors from actions
+    except Exception as exc:  # noqa: BLE001 - Spark raises Py4J and runtime errors from actions
         return _error(model, started, str(to_execution_error(exc, model, raw)))
     timing = {"total": time.perf_counter() - started}
     if outcome.cassandra_seconds is not None:
@@ -460,7 +460,7 @@ def _run_test(
         )
     except RunnerError as err:
         message, failures, status = str(err), None, "error"
-    except Exception as exc:  # Py4J errors outside the translated ones
+    except Exception as exc:  # noqa: BLE001 - Py4J errors outside the translated ones
         message, failures, status = str(failing_rows.to_test_error(exc, test)), None, "error"
     else:
         message = failing_rows.describe_failing_rows(test, outcome)

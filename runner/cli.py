@@ -58,7 +58,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             err_console.print("[yellow]Interrupted.[/yellow]")
             sys.exit(130)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any other error: one line, exit 2
             if debug:
                 traceback.print_exc()
             msg = scrub_secrets(f"{type(exc).__name__}: {exc}".splitlines()[0], _SECRETS)
@@ -241,7 +241,7 @@ def run(debug: bool, **kwargs: Any) -> None:
 @handle_errors
 def build(debug: bool, no_superset: bool, **kwargs: Any) -> None:
     """Build the selected models and run their tests, then sync the Superset dashboards."""
-    cfg, cp, result = _execute("build", **kwargs)
+    _cfg, cp, result = _execute("build", **kwargs)
     code = 0 if result.success else 1
     if cp.target.superset is not None and not no_superset:
         code = max(code, _sync_superset(cp))
