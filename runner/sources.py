@@ -85,12 +85,25 @@ def needs_multiline(path: Path) -> bool:
     Returns:
         False only for such a file.
     """
-    import mmap
-
     if path.stat().st_size < MULTILINE_MAX_BYTES:
         return True
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        return any(data.find(marker) >= 0 for marker in (b'"', b"\r", b"\n ", b"\n\t"))
+    return contains_any(path, (b'"', b"\r", b"\n ", b"\n\t"))
+
+
+def contains_any(path: Path, markers: tuple[bytes, ...], block: int = 8 * 2**20) -> bool:
+    """Whether the file holds any of `markers` (at most 2 bytes each), read block by block.
+
+    Plain reads, not a memory map: mapping a 1 GB file makes all of it count as the runner's
+    resident memory.
+    """
+    tail = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(block):
+            data = tail + chunk
+            if any(marker in data for marker in markers):
+                return True
+            tail = data[-1:]
+    return False
 
 
 def register_source(
