@@ -454,8 +454,7 @@ def _run_test(
 
     started = time.perf_counter()
     try:
-        passed = failures_dir is None and batch.passes(test)
-        outcome = failing_rows.FailingRows(0) if passed else failing_rows.run_test(
+        outcome = failing_rows.FailingRows(0) if batch.passes(test) else failing_rows.run_test(
             spark, test, failures_dir
         )
     except RunnerError as err:

@@ -62,8 +62,8 @@ class ConditionBatch:
     scan of the model the first time one of them runs.
 
     A test the count says has no failing row passes without a query of its own; any other runs
-    alone as usual, so failing tests report exactly what they would unbatched. Measured on the
-    original data: 45 of the project's 61 tests, one Spark job per model instead of one per test.
+    alone as usual, so failing tests report exactly what they would unbatched. In this project,
+    45 of the 61 tests: one Spark job per model instead of one per test.
 
     Args:
         spark: the session.
