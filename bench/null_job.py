@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pyspark.sql  # noqa: F401
 
 from runner.config import SparkTarget
-from runner.spark import create_session
+from runner.spark.session import create_session
 
 steps: dict[str, float] = {"import": time.perf_counter() - started}
 t0 = time.perf_counter()

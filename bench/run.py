@@ -105,7 +105,7 @@ def chart_latencies(project: Path, rounds: int) -> dict[str, Any]:
     import yaml
 
     from runner.config import load_project_config, load_target
-    from runner.superset import DEFAULT_LOGIN, SupersetClient
+    from runner.superset.sync import DEFAULT_LOGIN, SupersetClient
 
     config = load_project_config(project)
     target = load_target(project, config.profile or config.name, "bench", project)
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table("500 models", {k: v["summary"] for k, v in report["many_models"].items()})
 
     if "build" not in skip:
-        from runner.class_archive import ensure_archive
+        from runner.spark.class_archive import ensure_archive
 
         log(f"Spark class archive: {ensure_archive(ROOT)}")  # what `runner setup` leaves
         project = prepare_project(ROOT, ROOT / ".runner" / "bench" / "project")

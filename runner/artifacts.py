@@ -51,7 +51,7 @@ from runner.project import Project
 
 if TYPE_CHECKING:
     from runner.build import CompiledProject, NodeResult, RunConfig, RunResult
-    from runner.data_tests import DataTest
+    from runner.datatests.collect import DataTest
     from runner.templating import CompiledModel
 
 MANIFEST_SCHEMA = "runner/manifest/v1"

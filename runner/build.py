@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner import artifacts
 from runner.config import Target, load_target
-from runner.data_tests import DataTest, collect_tests, select_tests
+from runner.datatests.collect import DataTest, collect_tests, select_tests
 from runner.errors import CompilationError, CycleError, ExecutionError, Location, RunnerError
 from runner.graph import CycleFound, Graph
 from runner.project import Project, load_project
@@ -24,9 +24,9 @@ from runner.templating import CompiledModel, Renderer
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from runner.failing_rows import ConditionBatch
+    from runner.datatests.failing_rows import ConditionBatch
     from runner.interrupts import InterruptWatch
-    from runner.materializations import MaterializeContext
+    from runner.spark.materializations import MaterializeContext
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def run_build(
     Returns:
         One result per planned step, in order, also written to `target/run_results.json`.
     """
-    from runner import services
+    from runner.local import services
     from runner.interrupts import InterruptWatch
 
     started_at = datetime.now(UTC)
@@ -282,9 +282,9 @@ def _prepare(
     watch: InterruptWatch,
 ) -> SparkSession:
     """Start what the steps need: Cassandra, the Spark session, sources and upstream inputs."""
-    from runner import services
-    from runner.sources import input_bytes
-    from runner.spark import create_session
+    from runner.local import services
+    from runner.spark.sources import input_bytes
+    from runner.spark.session import create_session
 
     project, target = cp.project, cp.target
     t0 = time.perf_counter()
@@ -327,8 +327,8 @@ def _walk(
     A model starts once its upstream models and the earlier tests on them are done, a test once
     the models it reads are; with --fail-fast, one step at a time. Stops early on SIGINT.
     """
-    from runner.failing_rows import ConditionBatch
-    from runner.materializations import MaterializeContext
+    from runner.datatests.failing_rows import ConditionBatch
+    from runner.spark.materializations import MaterializeContext
     from runner.scheduler import Schedule
 
     ctx = MaterializeContext(spark, cp.target, cp.project.target_dir / "marts", cfg.full_refresh)
@@ -425,8 +425,8 @@ def _skip_reason(
 
 
 def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeResult:
-    from runner.materializations import materialize
-    from runner.spark import run_sql, to_execution_error
+    from runner.spark.materializations import materialize
+    from runner.spark.session import run_sql, to_execution_error
 
     model = cp.models[name]
     raw = cp.project.models[name].raw_sql
@@ -450,7 +450,7 @@ def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeR
 def _run_test(
     spark: SparkSession, test: DataTest, failures_dir: Path | None, batch: ConditionBatch
 ) -> NodeResult:
-    from runner import failing_rows
+    from runner.datatests import failing_rows
 
     started = time.perf_counter()
     try:
@@ -485,9 +485,9 @@ def register_inputs(
     anything else becomes a (lazy) temp view, so selecting one model always works. Models in
     `expose` and `sources` (read by tests, not built now) are registered the same way.
     """
-    from runner.materializations import register_existing
-    from runner.sources import register_source
-    from runner.spark import run_sql
+    from runner.spark.materializations import register_existing
+    from runner.spark.sources import register_source
+    from runner.spark.session import run_sql
 
     project = cp.project
     needed = set(names) | set(expose)

@@ -293,7 +293,7 @@ def retry(project_dir: Path, profiles_dir: Path | None, debug: bool) -> None:
 
 def _sync_superset(cp: Any) -> int:
     """Sync dashboards after a build; returns 0, or 3 when Superset failed (marts are written)."""
-    from runner import services
+    from runner.local import services
 
     try:
         result = services.sync_dashboards(cp, _render_event)
@@ -369,7 +369,7 @@ def ls(debug: bool, output: str, resource_type: str, **kwargs: Any) -> None:
 def show(model: str, debug: bool, limit: int, **kwargs: Any) -> None:
     """Run MODEL (and what it reads) on Spark and print its first rows. Nothing is written."""
     from runner.build import compile_project, register_inputs
-    from runner.spark import create_session, run_sql
+    from runner.spark.session import create_session, run_sql
 
     cp = compile_project(_run_config("show", select=(model,), **kwargs))
     if not cp.selected:
@@ -396,7 +396,7 @@ def show(model: str, debug: bool, limit: int, **kwargs: Any) -> None:
 def debug_(debug: bool, project_dir: Path, profiles_dir: Path | None, target: str | None,
            vars_: str | None) -> None:
     """Check the project, the profile and the connections of the target."""
-    from runner import checks
+    from runner.local import checks
 
     ok = True
     for name, passed, detail in checks.run_checks(project_dir, profiles_dir, target):
@@ -431,7 +431,7 @@ def clean(debug: bool, project_dir: Path, **_: Any) -> None:
 @handle_errors
 def generate(out: Path, users: int, seed: int, heavy: bool, debug: bool) -> None:
     """Generate realistic raw data with the same schema and defects as the originals."""
-    from runner.generate import generate_dataset
+    from runner.generate.dataset import generate_dataset
 
     started = time.perf_counter()
     counts = generate_dataset(out, users=users, seed=seed, heavy=heavy)
@@ -456,7 +456,7 @@ def _target(project_dir: Path, profiles_dir: Path | None, target: str | None):
 @handle_errors
 def setup(project_dir: Path, debug: bool) -> None:
     """Install what the local services need: Maven jars, the Superset venv, Chromium."""
-    from runner import services
+    from runner.local import services
 
     services.setup(project_dir.resolve(), _render_event)
     log("Setup complete.")
@@ -468,7 +468,7 @@ def setup(project_dir: Path, debug: bool) -> None:
 def up(debug: bool, project_dir: Path, profiles_dir: Path | None, target: str | None,
        **_: Any) -> None:
     """Start the local services of the target: Cassandra, Thrift server, Superset."""
-    from runner import services
+    from runner.local import services
 
     tgt = _target(project_dir, profiles_dir, target)
     _SECRETS[:] = tgt.secrets()
@@ -482,7 +482,7 @@ def up(debug: bool, project_dir: Path, profiles_dir: Path | None, target: str | 
 @handle_errors
 def down(debug: bool, project_dir: Path, **_: Any) -> None:
     """Stop the services this project started (by PID file)."""
-    from runner import services
+    from runner.local import services
 
     for name in services.down(project_dir.resolve()):
         log(f"stopped {name}")
@@ -493,7 +493,7 @@ def down(debug: bool, project_dir: Path, **_: Any) -> None:
 @handle_errors
 def status(debug: bool, project_dir: Path, **_: Any) -> None:
     """Show whether each local service runs, where, and its data folder."""
-    from runner import services
+    from runner.local import services
 
     table = Table()
     for col in ("service", "state", "address", "detail"):

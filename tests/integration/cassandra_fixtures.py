@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from runner import cassandra
-from runner import cassandra_node as nodes
+from runner.cassandra import client as cassandra
+from runner.local import cassandra_node as nodes
 from runner.config import CassandraTarget
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

@@ -16,11 +16,11 @@ from tests.conftest import ROOT
 def spark():
     """The session every in-process `runner` call reuses (getOrCreate)."""
     from runner.config import SparkTarget
-    from runner.spark import create_session
+    from runner.spark.session import create_session
 
     extra: dict[str, str] = {}
     try:
-        from runner.cassandra_node import ensure_connector_jars
+        from runner.local.cassandra_node import ensure_connector_jars
 
         jars = ensure_connector_jars(ROOT)
         extra = {

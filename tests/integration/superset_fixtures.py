@@ -1,7 +1,7 @@
 """Session fixtures for the Superset integration tests: real Cassandra, Thrift and Superset.
 
 The lead's `conftest.py` imports these. `superset_stack` starts the Spark Thrift Server and
-Superset once per test run through `runner.superset_service` and stops only what it started.
+Superset once per test run through `runner.local.superset_server` and stops only what it started.
 Until the real marts exist, `superset_marts` writes tables with the exact mart schema
 (docs/CONTRACTS.md) and deterministic rows into a throwaway keyspace.
 
@@ -33,7 +33,7 @@ import pytest
 
 from runner.config import CassandraTarget, SupersetTarget
 from runner.errors import ServiceError
-from runner.superset_service import (
+from runner.local.superset_server import (
     ServiceInfo,
     ensure_superset,
     ensure_superset_venv,

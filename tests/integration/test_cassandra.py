@@ -14,8 +14,8 @@ import pytest
 from pydantic import SecretStr
 from pyspark.sql import types as T
 
-from runner import cassandra
-from runner import cassandra_node as nodes
+from runner.cassandra import client as cassandra
+from runner.local import cassandra_node as nodes
 from runner.config import CASSANDRA_PASSWORD_ENV, CASSANDRA_USER_ENV, CassandraTarget, ModelConfig
 from runner.errors import MaterializationError, ServiceError
 

@@ -163,8 +163,8 @@ def test_a_test_reading_only_a_source(run_runner, spark, tmp_path):
 def test_condition_batch_counts_a_model_once(spark):
     """Passing condition tests of a model need no query of their own; failing ones, and any
     batch that cannot run, fall back to running the test alone."""
-    from runner.data_tests import DataTest
-    from runner.failing_rows import ConditionBatch
+    from runner.datatests.collect import DataTest
+    from runner.datatests.failing_rows import ConditionBatch
 
     spark.createDataFrame([("a", 1), ("b", 2), (None, 3)], "user_id string, n int") \
         .createOrReplaceTempView("batch_users")

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from runner.errors import SupersetError
-from runner.superset import SupersetClient, SyncResult, sync_dashboards
-from runner.superset_service import ensure_superset_venv
+from runner.superset.sync import SupersetClient, SyncResult, sync_dashboards
+from runner.local.superset_server import ensure_superset_venv
 from tests.integration import superset_fixtures
 from tests.integration.superset_fixtures import (
     ERROR_TEXTS,

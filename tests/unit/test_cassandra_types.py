@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import types as T
 
-from runner import cassandra
-from runner.cassandra import (
+from runner.cassandra import client as cassandra
+from runner.cassandra.client import (
     TableSpec,
     cql_type,
     create_table_cql,
@@ -239,7 +239,7 @@ def test_table_spec_column_errors(column, message):
 def test_row_deletes_are_batched_per_partition():
     from cassandra.query import BatchStatement, SimpleStatement
 
-    from runner.cassandra import DELETE_BATCH_ROWS, _delete_statements
+    from runner.cassandra.client import DELETE_BATCH_ROWS, _delete_statements
 
     statement = SimpleStatement("DELETE FROM t WHERE p = %s AND c = %s")
     rows = [("a", i) for i in range(DELETE_BATCH_ROWS + 1)] + [("b", 1)]

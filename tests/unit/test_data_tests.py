@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from runner.artifacts import build_manifest, result_status, run_results
 from runner.build import NodeResult, RunConfig, RunResult, compile_project, plan_steps
 from runner.cli import main
-from runner.data_tests import parse_entry, select_tests
+from runner.datatests.collect import parse_entry, select_tests
 
 MODELS = {
     "models/users.sql": "select 1 as user_id, 'control' as ab_group, 0.5 as rate",
@@ -308,8 +308,8 @@ def test_run_results_test_status(status, failures, expected):
                                                                         failures)
 
 
-@pytest.mark.parametrize("name", ["runner.data_tests", "runner.generic_tests",
-                                  "runner.failing_rows", "runner.artifacts", "runner.retry",
+@pytest.mark.parametrize("name", ["runner.datatests.collect", "runner.datatests.generic",
+                                  "runner.datatests.failing_rows", "runner.artifacts", "runner.retry",
                                   "runner.interrupts"])
 def test_doctests(name):
     assert doctest.testmod(importlib.import_module(name)).failed == 0

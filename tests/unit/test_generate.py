@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runner.generate import (
+from runner.generate.dataset import (
     ONBOARDING_FILE,
     TRANSACTIONS_FILE,
     USERS_FILE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.sources import contains_any
+from runner.spark.sources import contains_any
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import CompilationError, Location
-from runner.generic_tests import FAILING_ROW_CONDITIONS, GENERIC_TESTS, GenericTestFn
+from runner.datatests.generic import FAILING_ROW_CONDITIONS, GENERIC_TESTS, GenericTestFn
 from runner.project import Model, Project, UniqueId, normalize_name
 from runner.selection import parse_atom
 

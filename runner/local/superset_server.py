@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from runner import processes
+from runner.local import processes
 from runner.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -253,7 +253,8 @@ def _start_thrift(
 ) -> subprocess.Popen[bytes]:
     import pyspark
 
-    from runner import cassandra, cassandra_node
+    from runner.cassandra import client as cassandra
+    from runner.local import cassandra_node
 
     state = svc.state_dir
     state.mkdir(parents=True, exist_ok=True)

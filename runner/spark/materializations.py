@@ -98,7 +98,7 @@ def materialize_cassandra(
         final = _promote(staged, ctx.marts_dir / model.name)
         _register_parquet(ctx.spark, model.name, final)
         return MaterializeResult(f"parquet only, no cassandra in target ({rows} rows)", rows=rows)
-    from runner.cassandra import write_mart
+    from runner.cassandra.client import write_mart
 
     computed = ctx.spark.read.parquet(str(staged))
     state = _cassandra_state(ctx.target.cassandra, model, computed)

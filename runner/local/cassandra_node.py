@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner import processes
+from runner.local import processes
 from runner.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -488,7 +488,7 @@ def _wait_ready(
 def _query_version(port: int, login: tuple[str, str] | None, timeout: float) -> str:
     from cassandra import DriverException
 
-    from runner.cassandra import open_session
+    from runner.cassandra.client import open_session
 
     session = open_session([HOST], port, login, timeout)
     try:
@@ -501,7 +501,7 @@ def _query_version(port: int, login: tuple[str, str] | None, timeout: float) -> 
 
 
 def _ensure_role(port: int, login: tuple[str, str]) -> None:
-    from runner.cassandra import open_session, quote
+    from runner.cassandra.client import open_session, quote
 
     session = open_session([HOST], port, DEFAULT_SUPERUSER, 10.0)
     try:

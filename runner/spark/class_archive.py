@@ -26,7 +26,7 @@ def archive_path(project_dir: Path) -> Path:
     """Where the archive for this Java and PySpark lives (it may not exist)."""
     import pyspark
 
-    from runner.spark import ensure_java_home
+    from runner.spark.session import ensure_java_home
 
     ensure_java_home()
     java = Path(os.environ.get("JAVA_HOME", "")) / "bin" / "java"
@@ -59,7 +59,7 @@ def ensure_archive(project_dir: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        subprocess.run([sys.executable, "-m", "runner.class_archive", str(partial)],
+        subprocess.run([sys.executable, "-m", "runner.spark.class_archive", str(partial)],
                        check=True, capture_output=True, timeout=600)
         if not partial.is_file() or partial.stat().st_size == 0:
             raise RuntimeError(f"the training JVM wrote no archive to {partial}")
@@ -72,7 +72,7 @@ def ensure_archive(project_dir: Path) -> Path:
 def _train(archive: Path) -> None:
     """Run queries that load what builds load (CSV, SQL functions, windows, joins, Parquet)."""
     from runner.config import SparkTarget
-    from runner.spark import create_session
+    from runner.spark.session import create_session
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

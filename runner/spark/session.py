@@ -77,7 +77,7 @@ def create_session(
     """Start (or reuse, inside one process) the SparkSession for a run (see `session_conf`).
 
     With `project_dir`, the JVM maps the project's class archive when there is one
-    (`runner.class_archive`).
+    (`runner.spark.class_archive`).
     """
     ensure_java_home()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -87,7 +87,7 @@ def create_session(
     builder = SparkSession.builder.master(target.master).appName(target.app_name)
     conf = session_conf(target, warehouse, input_bytes)
     if project_dir is not None and "spark.driver.extraJavaOptions" not in target.conf:
-        from runner.class_archive import java_options
+        from runner.spark.class_archive import java_options
 
         options = java_options(project_dir)
         conf["spark.driver.extraJavaOptions"] = " ".join(

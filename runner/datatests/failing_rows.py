@@ -16,7 +16,7 @@ from runner.errors import ExecutionError, Location
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from runner.data_tests import DataTest
+    from runner.datatests.collect import DataTest
 
 SAMPLE_ROWS = 5
 

@@ -46,7 +46,8 @@ def prepare_cassandra(
     project_dir: Path, target: Target, callback: Callable[[Event], None]
 ) -> dict[str, str]:
     """Make Cassandra usable for a build; returns the Spark settings of the connector."""
-    from runner import cassandra, cassandra_node
+    from runner.cassandra import client as cassandra
+    from runner.local import cassandra_node
 
     assert target.cassandra is not None
     cass = target.cassandra
@@ -73,7 +74,7 @@ def apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
 
 def record_build(target: Target, run: RunResult, callback: Callable[[Event], None]) -> None:
     """Write one row per build to `<keyspace>.build_info` (the dashboard shows the last one)."""
-    from runner import cassandra
+    from runner.cassandra import client as cassandra
 
     assert target.cassandra is not None
     ks = target.cassandra.keyspace
@@ -106,7 +107,7 @@ def record_build(target: Target, run: RunResult, callback: Callable[[Event], Non
 
 def up(project_dir: Path, target: Target, callback: Callable[[Event], None]) -> dict[str, Any]:
     """Start every managed service of the target, in order; returns their addresses."""
-    from runner import cassandra_node
+    from runner.local import cassandra_node
 
     out: dict[str, Any] = {}
     if target.cassandra is not None and target.cassandra.managed:
@@ -115,7 +116,7 @@ def up(project_dir: Path, target: Target, callback: Callable[[Event], None]) -> 
         out["cassandra"] = f"{node.address} (Cassandra {node.version})"
         _info(callback, f"cassandra  {out['cassandra']}  ready in {time.perf_counter() - started:.1f}s")
     if target.superset is not None and target.superset.managed:
-        from runner import superset_service
+        from runner.local import superset_server as superset_service
 
         if target.cassandra is not None:
             started = time.perf_counter()
@@ -131,11 +132,11 @@ def up(project_dir: Path, target: Target, callback: Callable[[Event], None]) -> 
 
 def down(project_dir: Path) -> list[str]:
     """Stop every service this project started (by PID file)."""
-    from runner import cassandra_node
+    from runner.local import cassandra_node
 
     stopped: list[str] = []
     try:
-        from runner import superset_service
+        from runner.local import superset_server as superset_service
 
         superset_service.stop_all(project_dir)
         stopped.append("superset, thrift")
@@ -147,7 +148,7 @@ def down(project_dir: Path) -> list[str]:
 
 
 def status(project_dir: Path) -> list[ServiceLine]:
-    from runner import cassandra_node
+    from runner.local import cassandra_node
 
     st = cassandra_node.status(state_dir(project_dir, "cassandra"))
     lines = [
@@ -159,7 +160,7 @@ def status(project_dir: Path) -> list[ServiceLine]:
         )
     ]
     try:
-        from runner import superset_service
+        from runner.local import superset_server as superset_service
 
         for s in superset_service.status(project_dir):
             lines.append(ServiceLine(s.name, s.running, s.url, getattr(s, "detail", "")))
@@ -170,7 +171,7 @@ def status(project_dir: Path) -> list[ServiceLine]:
 
 def sync_dashboards(cp: Any, callback: Callable[[Event], None]) -> Any:
     """Bring up Superset (managed targets only) and apply dashboards/ with the models' docs."""
-    from runner import superset
+    from runner.superset import sync as superset
 
     target = cp.target
     assert target.superset is not None
@@ -197,19 +198,19 @@ def setup(project_dir: Path, callback: Callable[[Event], None]) -> None:
     import shutil
     import subprocess
 
-    from runner import cassandra_node
+    from runner.local import cassandra_node
 
     started = time.perf_counter()
     cassandra_node.ensure_jars(project_dir)
     cassandra_node.ensure_connector_jars(project_dir)
     _info(callback, f"Cassandra and connector jars ready ({time.perf_counter() - started:.1f}s)")
-    from runner.class_archive import ensure_archive
+    from runner.spark.class_archive import ensure_archive
 
     started = time.perf_counter()
     ensure_archive(project_dir)
     _info(callback, f"Spark class archive ready ({time.perf_counter() - started:.1f}s)")
     try:
-        from runner import superset_service
+        from runner.local import superset_server as superset_service
     except ImportError:
         superset_service = None  # type: ignore[assignment]
     if superset_service is not None and hasattr(superset_service, "ensure_venv"):

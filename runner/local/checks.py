@@ -36,7 +36,9 @@ def run_checks(project_dir: Path, profiles_dir: Path | None, target: str | None)
     if cass is None:
         yield ("cassandra", True, "not configured for this target (marts stay Parquet)")
     else:
-        from runner import cassandra, cassandra_node, services
+        from runner.cassandra import client as cassandra
+        from runner.local import cassandra_node
+        from runner.local import services
 
         where = f"{cass.hosts[0]}:{cass.port}"
         if cass.managed and not cassandra_node.status(

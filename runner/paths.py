@@ -1,0 +1,115 @@
+"""Where the runner keeps things, and the only ways it deletes or replaces a folder.
+
+Project layout:
+    <project>/<target-path>/   build outputs (compiled SQL, marts' Parquet copies, artifacts)
+    <project>/.runner/<name>/  local state of each service and tool (jars, nodes, venvs, secrets)
+
+Every delete goes through `remove_tree`, which refuses anything outside those two folders, so a
+name that looks like a path (`..`, `/etc`) can never make the runner delete the wrong thing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from runner.errors import ConfigError, RunnerError
+
+STATE_DIR_NAME = ".runner"
+
+
+def state_root(project_dir: Path) -> Path:
+    """`<project>/.runner`, the folder of all local state."""
+    return project_dir.resolve() / STATE_DIR_NAME
+
+
+def state_dir(project_dir: Path, name: str) -> Path:
+    """`<project>/.runner/<name>`: one service's or tool's own folder (not created)."""
+    return state_root(project_dir) / name
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) readable by its owner only (0700)."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def check_target_path(project_dir: Path, target_path: str) -> Path:
+    """The target folder, which must be a subfolder of the project (never the project itself).
+
+    Example:
+        >>> check_target_path(Path("/p"), "target")
+        PosixPath('/p/target')
+        >>> check_target_path(Path("/p"), "..")
+        Traceback (most recent call last):
+        ...
+        runner.errors.ConfigError: runner_project.yml: target-path '..' is not a subfolder of the project
+        hint: use a folder inside the project, e.g. target-path: target
+    """
+    project = Path(os.path.abspath(project_dir))
+    resolved = Path(os.path.abspath(project / target_path))
+    if resolved == project or project not in resolved.parents or resolved.name == STATE_DIR_NAME:
+        raise ConfigError(
+            f"runner_project.yml: target-path '{target_path}' is not a subfolder of the project",
+            hint="use a folder inside the project, e.g. target-path: target",
+        )
+    return resolved
+
+
+def remove_tree(path: Path, allowed: Iterable[Path]) -> None:
+    """Delete a folder (or file) that lies strictly inside one of `allowed`; else raise.
+
+    Example:
+        >>> remove_tree(Path("/etc"), [Path("/tmp/p/target")])
+        Traceback (most recent call last):
+        ...
+        runner.errors.RunnerError: refusing to delete /etc: not inside /tmp/p/target
+    """
+    target = Path(os.path.abspath(path))
+    roots = [Path(os.path.abspath(r)) for r in allowed]
+    if not any(root in target.parents for root in roots):
+        raise RunnerError(
+            f"refusing to delete {target}: not inside {', '.join(str(r) for r in roots)}"
+        )
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        target.unlink(missing_ok=True)
+
+
+def staged_path(final: Path) -> Path:
+    """A fresh hidden sibling of `final` to write into before `swap_in`.
+
+    Example:
+        >>> staged_path(Path("/t/marts/m")).name.startswith(".m.staged-")
+        True
+    """
+    return final.with_name(f".{final.name}.staged-{uuid.uuid4().hex[:8]}")
+
+
+def stale_staged(final: Path) -> list[Path]:
+    """Staged siblings of `final` a killed writer left behind."""
+    if not final.parent.is_dir():
+        return []
+    return sorted(final.parent.glob(f".{final.name}.staged-*")) + sorted(
+        final.parent.glob(f".{final.name}.old-*")
+    )
+
+
+def swap_in(staged: Path, final: Path) -> Path:
+    """Replace `final` by the complete `staged` folder; the old one is deleted only afterwards.
+
+    Readers see the old folder or the new one, never a half-written one: both renames are
+    atomic on one file system.
+    """
+    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+    if final.exists():
+        final.rename(old)
+    staged.rename(final)
+    if old.exists():
+        remove_tree(old, [final.parent])
+    return final
