@@ -1,195 +1,50 @@
-"""Compile the project and walk the selected DAG on Spark: materialize, test, skip what follows a
-failure."""
+"""Walk the selected DAG of a compiled project on Spark: materialize, test, skip what follows a
+failure, and always write `run_results.json`."""
 
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runner import artifacts
-from runner.config import Target, load_target
-from runner.datatests.collect import DataTest, collect_tests, select_tests
-from runner.errors import CompilationError, CycleError, ExecutionError, Location, RunnerError
-from runner.graph import CycleFound, Graph
-from runner.project import Project, load_project
-from runner.selection import NodeInfo, select
-from runner.sql import check_all, concat_errors
-from runner.templating import CompiledModel, Renderer
+from runner.compile import CompiledProject, write_manifest
+from runner.config import RunConfig
+from runner.datatests import failing_rows
+from runner.datatests.collect import DataTest
+from runner.datatests.failing_rows import ConditionBatch
+from runner.errors import RunnerError
+from runner.interrupts import InterruptWatch
+from runner.local import services
+from runner.results import (
+    Callback,
+    Info,
+    NodeFinished,
+    NodeResult,
+    NodeStarted,
+    NodeStatus,
+    ResourceType,
+    RunResult,
+    ignore_event,
+)
+from runner.scheduler import Schedule
+from runner.spark.materializations import MaterializeContext, materialize, register_existing
+from runner.spark.session import create_session, run_sql, to_execution_error
+from runner.spark.sources import input_bytes, register_source
+from runner.templating import CompiledModel
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-    from runner.datatests.failing_rows import ConditionBatch
-    from runner.interrupts import InterruptWatch
-    from runner.spark.materializations import MaterializeContext
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything a command needs, parsed from the CLI (or given by a test)."""
-
-    project_dir: Path = Path(".")
-    profiles_dir: Path | None = None
-    target_name: str | None = None
-    vars: dict[str, Any] = field(default_factory=dict)
-    select: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    full_refresh: bool = False
-    fail_fast: bool = False
-    store_failures: bool = False
-    state_path: Path | None = None
-    command: str = "build"
-    args: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CompiledProject:
-    project: Project
-    target: Target
-    vars: dict[str, Any]
-    models: dict[str, CompiledModel]
-    graph: Graph
-    selected: list[str]
-    tests: dict[str, DataTest] = field(default_factory=dict)
-    selected_tests: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class NodeResult:
-    name: str
-    status: str  # success | error | skipped | warn (a test: success = pass, error = fail/error)
-    message: str
-    seconds: float = 0.0
-    rows: int | None = None
-    materialized: str = ""  # a test: "test"
-    path: str = ""
-    timing: dict[str, float] = field(default_factory=dict)
-    resource_type: str = "model"  # model | test
-    failures: int | None = None  # a test that ran: its failing rows
-
-    @property
-    def unique_id(self) -> str:
-        return f"{self.resource_type}.{self.name}"
-
-
-@dataclass(frozen=True)
-class RunResult:
-    command: str
-    started_at: datetime
-    finished_at: datetime
-    results: list[NodeResult]
-    target: str
-    phases: dict[str, float] = field(default_factory=dict)
-    interrupted: bool = False  # SIGINT stopped the run; the rest is skipped
-
-    @property
-    def success(self) -> bool:
-        return not self.interrupted and not any(r.status == "error" for r in self.results)
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-
-@dataclass(frozen=True)
-class NodeStarted:
-    index: int
-    total: int
-    name: str
-    materialized: str
-    resource_type: str = "model"
-
-
-@dataclass(frozen=True)
-class NodeFinished:
-    index: int
-    total: int
-    result: NodeResult
-
-
-@dataclass(frozen=True)
-class Info:
-    message: str
-
-
-Event = NodeStarted | NodeFinished | Info
-Callback = Callable[[Event], None]
-
-
-def _noop(_: Event) -> None:
-    pass
-
-
-def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProject:
-    """Render every model, build the graph, select nodes, sqlglot-check them, write compiled SQL."""
-    project = load_project(cfg.project_dir)
-    target = load_target(
-        project.dir, project.config.profile or project.config.name, cfg.target_name, cfg.profiles_dir
-    )
-    renderer = Renderer(project, cfg.vars, full_refresh=cfg.full_refresh)
-    compiled = {name: renderer.render(m) for name, m in sorted(project.models.items())}
-    compiled = {n: c for n, c in compiled.items() if c.config.enabled}
-    for model in compiled.values():
-        for ref in model.refs:
-            if ref not in compiled:
-                raise CompilationError(
-                    f"model {model.name} refers to disabled model '{ref}'",
-                    location=Location(model.path),
-                    hint=f"enable {ref} or remove the ref()",
-                )
-    try:
-        graph = Graph({n: m.refs for n, m in compiled.items()})
-    except CycleFound as cyc:
-        first = compiled[cyc.path[0]]
-        raise CycleError(
-            f"dependency cycle: {' -> '.join(cyc.path)}",
-            location=Location(first.path),
-            hint="a model cannot depend on itself through ref(); break one of these refs",
-        ) from None
-    infos = {
-        n: NodeInfo(n, m.path.as_posix(), tuple(m.config.tags), m.config.model_dump())
-        for n, m in compiled.items()
-    }
-    tests = collect_tests(project, renderer, compiled)
-    state = None
-    modified_tests = None
-    if cfg.state_path is not None:
-        state = artifacts.state_predicate(cfg.state_path, project, compiled, tests)
-        modified_tests = {n for n, t in tests.items() if state(t.unique_id, "modified")}
-    selected = select(graph, infos, cfg.select, cfg.exclude, state=state)
-    selected_tests = select_tests(
-        tests, selected, cfg.select, cfg.exclude, modified=modified_tests
-    )
-    if check_sql:
-        errors = check_all([(compiled[n], project.models[n].raw_sql) for n in selected])
-        if len(errors) == 1:
-            raise errors[0]
-        if errors:
-            raise concat_errors(errors)
-    out = project.target_dir / "compiled"
-    for name in selected:
-        path = out / compiled[name].path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(compiled[name].sql)
-    for name in selected_tests:
-        path = out / "tests" / f"{name}.sql"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(tests[name].sql + "\n")
-    merged_vars = {**project.config.vars, **cfg.vars}
-    return CompiledProject(
-        project, target, merged_vars, compiled, graph, selected, tests, selected_tests
-    )
 
 
 @dataclass(frozen=True)
 class Step:
     """One line of a run: build a model or run a test."""
 
-    resource_type: str  # model | test
+    resource_type: ResourceType
     name: str
 
 
@@ -206,45 +61,46 @@ def plan_steps(cp: CompiledProject, command: str) -> list[Step]:
         refs = cp.tests[name].refs
         anchor = max(refs, key=position.__getitem__) if refs else None
         anchored.setdefault(anchor, []).append(name)
-    steps = [Step("test", t) for t in anchored.get(None, [])]
+    steps = [Step(ResourceType.TEST, t) for t in anchored.get(None, [])]
     for model in cp.graph.order():
         if model in models:
-            steps.append(Step("model", model))
-        steps += [Step("test", t) for t in anchored.get(model, [])]
+            steps.append(Step(ResourceType.MODEL, model))
+        steps += [Step(ResourceType.TEST, t) for t in anchored.get(model, [])]
     return steps
 
 
 def run_build(
+    cp: CompiledProject,
     cfg: RunConfig,
-    callback: Callback = _noop,
+    callback: Callback = ignore_event,
     *,
     spark: SparkSession | None = None,
 ) -> RunResult:
     """Build the selected models and run their tests in graph order; never raises for a node.
 
     A failed model, or a failed `error` test, skips its model's descendants; independent
-    branches go on. SIGINT finishes or cancels the running step and skips the rest.
+    branches go on. SIGINT or SIGTERM finishes or cancels the running step and skips the rest.
+    `run_results.json` is written whatever happens: a service that fails before or between the
+    nodes is recorded in `errors`, the steps not run as skipped (so `runner retry` resumes), and
+    the error is raised again after the write.
 
     Args:
+        cp: the compiled project (compiled once by the command).
         cfg: the run's options (`command` run / build / test says which steps run).
         callback: receives progress events (the CLI renders them).
         spark: an existing session to use (tests); by default one is created from the target.
 
     Returns:
-        One result per planned step, in order, also written to `target/run_results.json`.
+        One result per planned step, in order, also written to `<target>/run_results.json`.
     """
-    from runner.local import services
-    from runner.interrupts import InterruptWatch
-
     started_at = datetime.now(UTC)
     phases: dict[str, float] = {}
-    t0 = time.perf_counter()
-    cp = compile_project(cfg)
-    phases["compile"] = time.perf_counter() - t0
     steps = plan_steps(cp, cfg.command)
-    built = [s.name for s in steps if s.resource_type == "model"]
+    built = [s.name for s in steps if s.resource_type == ResourceType.MODEL]
     uses_cassandra = any(cp.models[n].config.materialized == "cassandra" for n in built)
     results: list[NodeResult] = []
+    failure: BaseException | None = None
+    errors: list[str] = []
     with InterruptWatch() as watch:
         try:
             session = _prepare(cp, spark, built, steps, phases, callback, watch)
@@ -253,22 +109,32 @@ def run_build(
             phases["models"] = time.perf_counter() - t_nodes
         except KeyboardInterrupt:
             watch.received = True
-        except Exception:
+        except BaseException as exc:  # noqa: BLE001 - recorded below, then raised again
             if not watch.received:
-                raise
-        if watch.received:
-            callback(Info(
-                f"Interrupted (SIGINT) after {len(results)} of {len(steps)} steps; "
-                "the rest is marked skipped in run_results.json"
-            ))
-            results += [_skipped(cp, s, "interrupted") for s in steps[len(results):]]
+                failure = exc
+                errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        if watch.received or failure is not None:
+            reason = f"interrupted ({watch.signal_name or 'SIGINT'})" if watch.received else (
+                "not run: " + errors[0])
+            if watch.received:
+                callback(Info(
+                    f"Interrupted ({watch.signal_name or 'SIGINT'}) after {len(results)} of "
+                    f"{len(steps)} steps; the rest is marked skipped in run_results.json"
+                ))
+            results += [_skipped(cp, s, reason) for s in steps[len(results):]]
         run = RunResult(
             cfg.command, started_at, datetime.now(UTC), results, cp.target.name, phases,
-            interrupted=watch.received,
+            interrupted=watch.received, errors=tuple(errors),
         )
+        write_manifest(cp)
+        artifacts.write_run_results(cp.project.target_dir, cfg, run)
+        if failure is not None:
+            raise failure
         if uses_cassandra and cp.target.cassandra is not None and not run.interrupted:
-            services.record_build(cp.target, run, callback)
-        artifacts.write_run_artifacts(cp, cfg, run)
+            try:
+                services.record_build(cp.target, run, callback)
+            except RunnerError as exc:
+                callback(Info(f"Warning: the build was not recorded in Cassandra: {exc.message}"))
     return run
 
 
@@ -282,9 +148,6 @@ def _prepare(
     watch: InterruptWatch,
 ) -> SparkSession:
     """Start what the steps need: Cassandra, the Spark session, sources and upstream inputs."""
-    from runner.local import services
-    from runner.spark.sources import input_bytes
-    from runner.spark.session import create_session
 
     project, target = cp.project, cp.target
     t0 = time.perf_counter()
@@ -305,7 +168,7 @@ def _prepare(
     phases["spark_start"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    tests = [cp.tests[s.name] for s in steps if s.resource_type == "test"]
+    tests = [cp.tests[s.name] for s in steps if s.resource_type == ResourceType.TEST]
     read = {r for t in tests for r in t.refs}
     register_inputs(cp, spark, built, expose=read - set(built),
                     sources={src for t in tests for src in t.sources})
@@ -327,9 +190,6 @@ def _walk(
     A model starts once its upstream models and the earlier tests on them are done, a test once
     the models it reads are; with --fail-fast, one step at a time. Stops early on SIGINT.
     """
-    from runner.datatests.failing_rows import ConditionBatch
-    from runner.spark.materializations import MaterializeContext
-    from runner.scheduler import Schedule
 
     ctx = MaterializeContext(spark, cp.target, cp.project.target_dir / "marts", cfg.full_refresh)
     failures_dir = cp.project.target_dir / "test_failures"
@@ -341,29 +201,30 @@ def _walk(
     def stores(test: DataTest) -> bool:
         return cfg.store_failures if test.store_failures is None else test.store_failures
 
-    tests = [cp.tests[s.name] for s in steps if s.resource_type == "test"]
+    tests = [cp.tests[s.name] for s in steps if s.resource_type == ResourceType.TEST]
     batch = ConditionBatch(spark, [t for t in tests if not stores(t)])
 
     def decide(i: int, done: dict[int, NodeResult]) -> NodeResult | None:
-        if cfg.fail_fast and any(r.status == "error" for r in done.values()):
+        if cfg.fail_fast and any(r.status == NodeStatus.ERROR for r in done.values()):
             return _skipped(cp, steps[i], "skipped after the first error (--fail-fast)")
         reason = _skip_reason(cp, steps, i, done, inputs[i])
         return _skipped(cp, steps[i], reason) if reason else None
 
     def execute(i: int) -> NodeResult:
         step = steps[i]
-        if step.resource_type == "model":
+        if step.resource_type == ResourceType.MODEL:
             result = _run_model(ctx, cp, step.name)
         else:
             test = cp.tests[step.name]
             result = _run_test(spark, test, failures_dir if stores(test) else None, batch)
-        if watch.received and result.status == "error":
-            result = replace(result, status="skipped", message="interrupted (SIGINT) while running")
+        if watch.received and result.status == NodeStatus.ERROR:
+            result = replace(result, status=NodeStatus.SKIPPED,
+                             message=f"interrupted ({watch.signal_name}) while running")
         return result
 
     def on_start(i: int) -> None:
         step = steps[i]
-        kind = cp.models[step.name].config.materialized if step.resource_type == "model" else "test"
+        kind = cp.models[step.name].config.materialized if step.resource_type == ResourceType.MODEL else "test"
         callback(NodeStarted(i + 1, total, step.name, kind, step.resource_type))
 
     def on_finish(i: int, result: NodeResult) -> None:
@@ -379,13 +240,13 @@ def _step_inputs(
 ) -> set[int]:
     """The earlier steps whose results decide whether step `index` runs, and what it reads."""
     step = steps[index]
-    if step.resource_type == "test":
+    if step.resource_type == ResourceType.TEST:
         return {position[("model", r)] for r in cp.tests[step.name].refs if ("model", r) in position}
     upstream = cp.graph.ancestors(step.name)
     models = {position[("model", m)] for m in upstream if ("model", m) in position}
     tests = {
         j for j, s in enumerate(steps[:index])
-        if s.resource_type == "test" and upstream.intersection(cp.tests[s.name].attached)
+        if s.resource_type == ResourceType.TEST and upstream.intersection(cp.tests[s.name].attached)
     }
     return models | tests
 
@@ -404,19 +265,19 @@ def _skip_reason(
     """
     step = steps[index]
     results = {(steps[j].resource_type, steps[j].name): done[j] for j in inputs}
-    if step.resource_type == "test":
+    if step.resource_type == ResourceType.TEST:
         for ref in cp.tests[step.name].refs:
             result = results.get(("model", ref))
-            if result is not None and result.status == "error":
+            if result is not None and result.status == NodeStatus.ERROR:
                 return f"model {ref} failed"
-            if result is not None and result.status == "skipped":
+            if result is not None and result.status == NodeStatus.SKIPPED:
                 return result.message
         return None
     failed_tests = [steps[j].name for j in sorted(inputs)
-                    if steps[j].resource_type == "test" and done[j].status == "error"]
+                    if steps[j].resource_type == ResourceType.TEST and done[j].status == NodeStatus.ERROR]
     for model in cp.graph.order(cp.graph.ancestors(step.name)):
         result = results.get(("model", model))
-        if result is not None and result.status == "error":
+        if result is not None and result.status == NodeStatus.ERROR:
             return f"upstream {model} failed"
         failed = next((t for t in failed_tests if model in cp.tests[t].attached), None)
         if failed is not None:
@@ -425,9 +286,6 @@ def _skip_reason(
 
 
 def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeResult:
-    from runner.spark.materializations import materialize
-    from runner.spark.session import run_sql, to_execution_error
-
     model = cp.models[name]
     raw = cp.project.models[name].raw_sql
     started = time.perf_counter()
@@ -442,7 +300,7 @@ def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeR
     if outcome.cassandra_seconds is not None:
         timing["cassandra"] = outcome.cassandra_seconds
     return NodeResult(
-        name, "success", outcome.message, timing["total"], outcome.rows,
+        name, NodeStatus.SUCCESS, outcome.message, timing["total"], outcome.rows,
         model.config.materialized, model.path.as_posix(), timing,
     )
 
@@ -450,25 +308,25 @@ def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeR
 def _run_test(
     spark: SparkSession, test: DataTest, failures_dir: Path | None, batch: ConditionBatch
 ) -> NodeResult:
-    from runner.datatests import failing_rows
-
     started = time.perf_counter()
     try:
         outcome = failing_rows.FailingRows(0) if batch.passes(test) else failing_rows.run_test(
             spark, test, failures_dir
         )
     except RunnerError as err:
-        message, failures, status = str(err), None, "error"
+        message, failures, status = str(err), None, NodeStatus.ERROR
     except Exception as exc:  # noqa: BLE001 - Py4J errors outside the translated ones
-        message, failures, status = str(failing_rows.to_test_error(exc, test)), None, "error"
+        message, failures, status = (
+            str(failing_rows.to_test_error(exc, test)), None, NodeStatus.ERROR)
     else:
         message = failing_rows.describe_failing_rows(test, outcome)
         failures = outcome.failures
-        status = "success" if not failures else ("warn" if test.severity == "warn" else "error")
+        status = NodeStatus.SUCCESS if not failures else (
+            NodeStatus.WARN if test.severity == "warn" else NodeStatus.ERROR)
     seconds = time.perf_counter() - started
     return NodeResult(
         test.name, status, message, seconds, None, "test", test.path.as_posix(),
-        {"total": seconds}, resource_type="test", failures=failures,
+        {"total": seconds}, resource_type=ResourceType.TEST, failures=failures,
     )
 
 
@@ -485,9 +343,6 @@ def register_inputs(
     anything else becomes a (lazy) temp view, so selecting one model always works. Models in
     `expose` and `sources` (read by tests, not built now) are registered the same way.
     """
-    from runner.spark.materializations import register_existing
-    from runner.spark.sources import register_source
-    from runner.spark.session import run_sql
 
     project = cp.project
     needed = set(names) | set(expose)
@@ -506,36 +361,21 @@ def register_inputs(
 
 
 def _skipped(cp: CompiledProject, step: Step, reason: str) -> NodeResult:
-    if step.resource_type == "test":
+    if step.resource_type == ResourceType.TEST:
         test = cp.tests[step.name]
         return NodeResult(
-            test.name, "skipped", reason, 0.0, None, "test", test.path.as_posix(),
-            resource_type="test",
+            test.name, NodeStatus.SKIPPED, reason, 0.0, None, "test", test.path.as_posix(),
+            resource_type=ResourceType.TEST,
         )
     model = cp.models[step.name]
     return NodeResult(
-        model.name, "skipped", reason, 0.0, None, model.config.materialized,
+        model.name, NodeStatus.SKIPPED, reason, 0.0, None, model.config.materialized,
         model.path.as_posix(),
     )
 
 
 def _error(model: CompiledModel, started: float, message: str) -> NodeResult:
     return NodeResult(
-        model.name, "error", message, time.perf_counter() - started, None,
+        model.name, NodeStatus.ERROR, message, time.perf_counter() - started, None,
         model.config.materialized, model.path.as_posix(),
     )
-
-
-def new_build_id() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-__all__ = [
-    "CompiledProject",
-    "ExecutionError",
-    "NodeResult",
-    "RunConfig",
-    "RunResult",
-    "compile_project",
-    "run_build",
-]

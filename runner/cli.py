@@ -1,43 +1,46 @@
-"""The `runner` command: thin click commands over the core, rendered with rich."""
+"""The `runner` command: thin click commands over the core; `runner.console` renders."""
 
 from __future__ import annotations
 
 import functools
-import shutil
+import json
 import sys
 import time
 import traceback
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from runner import __version__
-from runner.config import parse_vars
-from runner.errors import RunnerError, scrub_secrets
-
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-_SECRETS: list[str | None] = []
-
+from runner.build import register_inputs, run_build
+from runner.compile import CompiledProject, compile_project, write_manifest
+from runner.config import RunConfig, Target, load_project_config, load_target, parse_vars
+from runner.console import (
+    console,
+    err_console,
+    log,
+    print_error,
+    print_summary,
+    render_event,
+    scrub,
+    set_secrets,
+)
+from runner.errors import RunnerError
+from runner.generate import generate_dataset
+from runner.local import checks, services
+from runner.lock import project_lock
+from runner.paths import check_target_path, remove_tree
+from runner.results import RunResult
+from runner.retry import retry_config
+from runner.spark.session import create_session, run_sql
 
 class Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = code
-
-
-def _now() -> str:
-    return datetime.now().strftime("%H:%M:%S")
-
-
-def log(message: str) -> None:
-    console.print(f"{_now()}  {scrub_secrets(message, _SECRETS)}")
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,7 +56,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except RunnerError as exc:
             if debug:
                 traceback.print_exc()
-            err_console.print(f"[red]Error: {escape(scrub_secrets(str(exc), _SECRETS))}[/red]")
+            print_error(str(exc))
             sys.exit(1)
         except KeyboardInterrupt:
             err_console.print("[yellow]Interrupted.[/yellow]")
@@ -61,7 +64,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # noqa: BLE001 - any other error: one line, exit 2
             if debug:
                 traceback.print_exc()
-            msg = scrub_secrets(f"{type(exc).__name__}: {exc}".splitlines()[0], _SECRETS)
+            msg = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
             err_console.print(f"[red]Unexpected error: {escape(msg)}[/red]")
             err_console.print("Run again with --debug to see the traceback.")
             sys.exit(2)
@@ -99,9 +102,7 @@ def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _run_config(command: str, project_dir: Path, profiles_dir: Path | None, target: str | None,
                 vars_: str | None, select: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
-                state: Path | None = None, **extra: Any):
-    from runner.build import RunConfig
-
+                state: Path | None = None, **extra: Any) -> RunConfig:
     return RunConfig(
         project_dir=project_dir, profiles_dir=profiles_dir, target_name=target,
         vars=parse_vars(vars_), select=select, exclude=exclude, state_path=state,
@@ -120,92 +121,28 @@ def main() -> None:
 # -- build / run -----------------------------------------------------------------------------
 
 
-def _render_event(event: Any) -> None:
-    from runner.build import Info, NodeFinished, NodeStarted
-
-    if isinstance(event, Info):
-        log(event.message)
-    elif isinstance(event, NodeStarted):
-        what = "test" if event.resource_type == "test" else f"{event.materialized} model"
-        label = f"{event.index} of {event.total} START {what} {event.name}"
-        log(f"{escape(label)} {'.' * max(3, 70 - len(label))} [RUN]")
-    elif isinstance(event, NodeFinished):
-        r = event.result
-        if r.resource_type == "test":
-            label, tail = _test_line(event.index, event.total, r)
-        elif r.status == "success":
-            label = f"{event.index} of {event.total} OK {r.message} {r.name}"
-            tail = f"[green]OK[/green] in {r.seconds:.2f}s"
-        elif r.status == "skipped":
-            label = (f"{event.index} of {event.total} SKIP {r.materialized} model {r.name} "
-                     f"({r.message})")
-            tail = "[yellow]SKIP[/yellow]"
-        else:
-            label = f"{event.index} of {event.total} ERROR creating {r.materialized} model {r.name}"
-            tail = f"[red]ERROR[/red] in {r.seconds:.2f}s"
-        log(f"{escape(label)} {'.' * max(3, 70 - len(label))} [{tail}]")
-
-
-def _test_line(index: int, total: int, r: Any) -> tuple[str, str]:
-    """dbt's test lines: PASS, WARN n, FAIL n, ERROR, SKIP (reason)."""
-    head = f"{index} of {total}"
-    if r.status == "success":
-        return f"{head} PASS {r.name}", f"[green]PASS[/green] in {r.seconds:.2f}s"
-    if r.status == "skipped":
-        return f"{head} SKIP test {r.name} ({r.message})", "[yellow]SKIP[/yellow]"
-    if r.status == "warn":
-        tail = f"[yellow]WARN {r.failures}[/yellow] in {r.seconds:.2f}s"
-        return f"{head} WARN {r.failures} {r.name}", tail
-    if r.failures:
-        tail = f"[red]FAIL {r.failures}[/red] in {r.seconds:.2f}s"
-        return f"{head} FAIL {r.failures} {r.name}", tail
-    return f"{head} ERROR test {r.name}", f"[red]ERROR[/red] in {r.seconds:.2f}s"
-
-
-def _summarize(run: Any, started: float) -> None:
-    models = sum(1 for r in run.results if r.resource_type == "model")
-    tests = len(run.results) - models
-    parts = [f"{models} models"] if models or not tests else []
-    parts += [f"{tests} tests"] if tests else []
-    console.print()
-    log(f"Finished running {', '.join(parts)} in {time.perf_counter() - started:.2f}s.")
-    for r in run.results:
-        if r.status not in ("error", "warn"):
-            continue
-        if r.resource_type == "test":
-            word, color = ("Warning", "yellow") if r.status == "warn" else ("Failure", "red")
-            if r.status == "error" and not r.failures:
-                word = "Error"
-            err_console.print(f"\n[{color}]{word} in test {r.name} ({r.path}):[/{color}]")
-        else:
-            err_console.print(f"\n[red]Error in model {r.name} ({r.path}):[/red]")
-        err_console.print(escape(scrub_secrets(r.message, _SECRETS)))
-    console.print(
-        f"\nDone. OK={run.count('success')} WARN={run.count('warn')} "
-        f"ERROR={run.count('error')} SKIP={run.count('skipped')} TOTAL={len(run.results)}"
-    )
-
-
-def _execute(command: str, **kwargs: Any) -> Any:
+def _execute(command: str, **kwargs: Any) -> tuple[RunConfig, CompiledProject, RunResult]:
     cfg = _run_config(command, **kwargs)
     cp, run = _execute_config(cfg)
     return cfg, cp, run
 
 
-def _execute_config(cfg: Any) -> Any:
-    """Compile, run, print the summary; an interrupted run exits 130 after its summary."""
-    from runner.build import compile_project, run_build
+def _execute_config(cfg: RunConfig) -> tuple[CompiledProject, RunResult]:
+    """Compile once, run under the project lock, print the summary.
 
+    An interrupted run exits 130 after its summary.
+    """
     started = time.perf_counter()
     log(f"Running with runner={__version__}")
     cp = compile_project(cfg)
-    _SECRETS[:] = cp.target.secrets()
+    set_secrets(cp.target.secrets())
     log(f"Target '{cp.target.name}': Spark {cp.target.spark.master}, "
         f"{len(cp.models)} models, {len(cp.project.sources)} sources, "
         f"{len(cp.project.macros)} macro files, {len(cp.tests)} tests; "
         f"{len(cp.selected)} models and {len(cp.selected_tests)} tests selected")
-    run = run_build(cfg, _render_event)
-    _summarize(run, started)
+    with project_lock(cp.project.dir):
+        run = run_build(cp, cfg, render_event)
+    print_summary(run, started)
     stored = [r for r in run.results if r.failures and "stored in" in r.message]
     if stored:
         log(f"Failing rows of {len(stored)} tests stored under "
@@ -242,9 +179,11 @@ def run(debug: bool, **kwargs: Any) -> None:
 def build(debug: bool, no_superset: bool, **kwargs: Any) -> None:
     """Build the selected models and run their tests, then sync the Superset dashboards."""
     _cfg, cp, result = _execute("build", **kwargs)
-    code = 0 if result.success else 1
+    synced = True
     if cp.target.superset is not None and not no_superset:
-        code = max(code, _sync_superset(cp))
+        synced = _sync_superset(cp)
+    # The worst failure decides the exit code: a model error (1) is never hidden by a sync one (3).
+    code = 1 if not result.success else (0 if synced else 3)
     if cp.target.cassandra is not None:
         ks = cp.target.cassandra.keyspace
         host = f"{cp.target.cassandra.hosts[0]}:{cp.target.cassandra.port}"
@@ -279,8 +218,6 @@ def test_(debug: bool, **kwargs: Any) -> None:
 @handle_errors
 def retry(project_dir: Path, profiles_dir: Path | None, debug: bool) -> None:
     """Re-run what errored or was skipped in the last run, with its arguments and vars."""
-    from runner.retry import retry_config
-
     cfg = retry_config(project_dir, profiles_dir)
     if cfg is None:
         log("Nothing to retry: the last run had no errors or skipped nodes.")
@@ -291,18 +228,16 @@ def retry(project_dir: Path, profiles_dir: Path | None, debug: bool) -> None:
         raise Exit(1)
 
 
-def _sync_superset(cp: Any) -> int:
-    """Sync dashboards after a build; returns 0, or 3 when Superset failed (marts are written)."""
-    from runner.local import services
-
+def _sync_superset(cp: CompiledProject) -> bool:
+    """Sync dashboards after a build; False when Superset failed (the marts are written)."""
     try:
-        result = services.sync_dashboards(cp, _render_event)
+        result = services.sync_dashboards(cp, render_event)
     except RunnerError as exc:
-        err_console.print(f"[red]Error: {escape(scrub_secrets(str(exc), _SECRETS))}[/red]")
-        err_console.print("The marts were written; only the Superset sync failed (exit code 3).")
-        return 3
+        print_error(str(exc))
+        err_console.print("The marts were written; the Superset sync failed.")
+        return False
     log(f"Dashboard: {result.dashboard_url}")
-    return 0
+    return True
 
 
 # -- compile / ls / show ---------------------------------------------------------------------
@@ -314,14 +249,12 @@ def _sync_superset(cp: Any) -> int:
 @handle_errors
 def compile_(debug: bool, **kwargs: Any) -> None:
     """Render every selected model and check its SQL with sqlglot (no Spark)."""
-    from runner.artifacts import write_manifest
-    from runner.build import compile_project
-
     cp = compile_project(_run_config("compile", **kwargs))
     out = cp.project.target_dir / "compiled"
     log(f"Compiled {len(cp.selected)} models and {len(cp.selected_tests)} tests to {out}; "
         "SQL parses (sqlglot, spark dialect).")
-    log(f"Manifest: {write_manifest(cp)}")
+    write_manifest(cp)
+    log(f"Manifest: {cp.project.target_dir / 'manifest.json'}")
 
 
 @main.command(name="ls")
@@ -333,10 +266,6 @@ def compile_(debug: bool, **kwargs: Any) -> None:
 @handle_errors
 def ls(debug: bool, output: str, resource_type: str, **kwargs: Any) -> None:
     """List the selected models in build order (and/or their data tests)."""
-    import json
-
-    from runner.build import compile_project
-
     cp = compile_project(_run_config("ls", **kwargs), check_sql=False)
     if resource_type != "model":
         for name in cp.selected_tests:
@@ -368,9 +297,6 @@ def ls(debug: bool, output: str, resource_type: str, **kwargs: Any) -> None:
 @handle_errors
 def show(model: str, debug: bool, limit: int, **kwargs: Any) -> None:
     """Run MODEL (and what it reads) on Spark and print its first rows. Nothing is written."""
-    from runner.build import compile_project, register_inputs
-    from runner.spark.session import create_session, run_sql
-
     cp = compile_project(_run_config("show", select=(model,), **kwargs))
     if not cp.selected:
         raise RunnerError(f"model '{model}' not found", hint="list models with `runner ls`")
@@ -396,12 +322,10 @@ def show(model: str, debug: bool, limit: int, **kwargs: Any) -> None:
 def debug_(debug: bool, project_dir: Path, profiles_dir: Path | None, target: str | None,
            vars_: str | None) -> None:
     """Check the project, the profile and the connections of the target."""
-    from runner.local import checks
-
     ok = True
     for name, passed, detail in checks.run_checks(project_dir, profiles_dir, target):
         mark = "[green]OK[/green]" if passed else "[red]FAIL[/red]"
-        console.print(f"  {name:<22} {mark}  {escape(scrub_secrets(detail, _SECRETS))}")
+        console.print(f"  {name:<22} {mark}  {escape(scrub(detail))}")
         ok = ok and passed
     if not ok:
         raise Exit(1)
@@ -413,11 +337,10 @@ def debug_(debug: bool, project_dir: Path, profiles_dir: Path | None, target: st
 @handle_errors
 def clean(debug: bool, project_dir: Path, **_: Any) -> None:
     """Delete the target folder (compiled SQL, Parquet marts, artifacts)."""
-    from runner.config import load_project_config
-
     cfg = load_project_config(project_dir)
-    path = project_dir / cfg.target_path
-    shutil.rmtree(path, ignore_errors=True)
+    path = check_target_path(project_dir, cfg.target_path)
+    with project_lock(project_dir, "using"):
+        remove_tree(path, [project_dir])
     log(f"Removed {path}")
 
 
@@ -431,8 +354,6 @@ def clean(debug: bool, project_dir: Path, **_: Any) -> None:
 @handle_errors
 def generate(out: Path, users: int, seed: int, heavy: bool, debug: bool) -> None:
     """Generate realistic raw data with the same schema and defects as the originals."""
-    from runner.generate.dataset import generate_dataset
-
     started = time.perf_counter()
     counts = generate_dataset(out, users=users, seed=seed, heavy=heavy)
     for name, rows in counts.items():
@@ -443,9 +364,7 @@ def generate(out: Path, users: int, seed: int, heavy: bool, debug: bool) -> None
 # -- services --------------------------------------------------------------------------------
 
 
-def _target(project_dir: Path, profiles_dir: Path | None, target: str | None):
-    from runner.config import load_project_config, load_target
-
+def _target(project_dir: Path, profiles_dir: Path | None, target: str | None) -> Target:
     cfg = load_project_config(project_dir)
     return load_target(project_dir.resolve(), cfg.profile or cfg.name, target, profiles_dir)
 
@@ -456,9 +375,7 @@ def _target(project_dir: Path, profiles_dir: Path | None, target: str | None):
 @handle_errors
 def setup(project_dir: Path, debug: bool) -> None:
     """Install what the local services need: Maven jars, the Superset venv, Chromium."""
-    from runner.local import services
-
-    services.setup(project_dir.resolve(), _render_event)
+    services.setup(project_dir.resolve(), render_event)
     log("Setup complete.")
 
 
@@ -468,12 +385,10 @@ def setup(project_dir: Path, debug: bool) -> None:
 def up(debug: bool, project_dir: Path, profiles_dir: Path | None, target: str | None,
        **_: Any) -> None:
     """Start the local services of the target: Cassandra, Thrift server, Superset."""
-    from runner.local import services
-
     tgt = _target(project_dir, profiles_dir, target)
-    _SECRETS[:] = tgt.secrets()
+    set_secrets(tgt.secrets())
     started = time.perf_counter()
-    services.up(project_dir.resolve(), tgt, _render_event)
+    services.up(project_dir.resolve(), tgt, render_event)
     log(f"All services up in {time.perf_counter() - started:.1f}s")
 
 
@@ -482,8 +397,6 @@ def up(debug: bool, project_dir: Path, profiles_dir: Path | None, target: str | 
 @handle_errors
 def down(debug: bool, project_dir: Path, **_: Any) -> None:
     """Stop the services this project started (by PID file)."""
-    from runner.local import services
-
     for name in services.down(project_dir.resolve()):
         log(f"stopped {name}")
 
@@ -493,8 +406,6 @@ def down(debug: bool, project_dir: Path, **_: Any) -> None:
 @handle_errors
 def status(debug: bool, project_dir: Path, **_: Any) -> None:
     """Show whether each local service runs, where, and its data folder."""
-    from runner.local import services
-
     table = Table()
     for col in ("service", "state", "address", "detail"):
         table.add_column(col)
@@ -514,16 +425,13 @@ def superset() -> None:
 @handle_errors
 def superset_sync(debug: bool, **kwargs: Any) -> None:
     """Apply dashboards/ to Superset through its REST API (idempotent)."""
-    from runner.build import compile_project
-
     cp = compile_project(_run_config("superset-sync", **kwargs), check_sql=False)
-    _SECRETS[:] = cp.target.secrets()
+    set_secrets(cp.target.secrets())
     if cp.target.superset is None:
         raise RunnerError(f"target '{cp.target.name}' has no superset: section",
                           hint="add superset: to the target in profiles.yml")
-    code = _sync_superset(cp)
-    if code:
-        raise Exit(code)
+    if not _sync_superset(cp):
+        raise Exit(3)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -315,3 +316,21 @@ def parse_vars(text: str | None) -> dict[str, Any]:
             hint="""e.g. --vars '{control_share: 0.1}'""",
         )
     return value
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a command needs, parsed from the CLI (or given by a test)."""
+
+    project_dir: Path = Path(".")
+    profiles_dir: Path | None = None
+    target_name: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    full_refresh: bool = False
+    fail_fast: bool = False
+    store_failures: bool = False
+    state_path: Path | None = None
+    command: str = "build"
+    args: dict[str, Any] = field(default_factory=dict)

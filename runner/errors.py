@@ -10,6 +10,7 @@ RunnerError
 ├── ExecutionError       Spark rejected a model (analysis error, runtime failure)
 ├── MaterializationError a model's output could not be stored (bad key, schema change)
 ├── ServiceError         a local service could not be started, or a remote one is unreachable
+├── ProjectLockedError   another runner is building the same project
 └── SupersetError        the Superset REST API refused a change
 """
 
@@ -93,6 +94,10 @@ class ServiceError(RunnerError):
 
 
 class SupersetError(RunnerError):
+    pass
+
+
+class ProjectLockedError(RunnerError):
     pass
 
 

@@ -40,6 +40,10 @@ class NodeResult:
     resource_type: ResourceType = ResourceType.MODEL
     failures: int | None = None  # a test that ran: its failing rows
 
+    def __post_init__(self) -> None:  # accept the plain strings of run_results.json too
+        object.__setattr__(self, "status", NodeStatus(self.status))
+        object.__setattr__(self, "resource_type", ResourceType(self.resource_type))
+
     @property
     def unique_id(self) -> str:
         return f"{self.resource_type}.{self.name}"

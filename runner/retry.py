@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.artifacts import load_json
-from runner.build import RunConfig
-from runner.config import load_project_config
+from runner.config import RunConfig, load_project_config
 from runner.errors import ConfigError
 
 RETRY_STATUSES = ("error", "fail", "skipped")

@@ -25,13 +25,13 @@ def check_syntax(model: CompiledModel, raw_sql: str) -> None:
             f"SQL syntax error in model {model.name}: {desc}",
             location=Location(model.path, model.source_line(line), col),
             source=raw_sql,
-            hint=f"compiled SQL: target/compiled/{model.path}",
+            hint=f"compiled SQL: {model.compiled_path}",
         ) from exc
     except TokenError as exc:
         raise SqlSyntaxError(
             f"SQL syntax error in model {model.name}: {exc}",
             location=Location(model.path),
-            hint=f"compiled SQL: target/compiled/{model.path}",
+            hint=f"compiled SQL: {model.compiled_path}",
         ) from exc
     real = [s for s in statements if s is not None]
     if len(real) != 1:

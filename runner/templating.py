@@ -31,6 +31,7 @@ class CompiledModel:
     sources: tuple[tuple[str, str], ...]
     config: ModelConfig
     line_map: tuple[int, ...]  # compiled line i (0-based) -> source line (1-based)
+    compiled_path: str = ""  # where `runner compile` writes the SQL, e.g. target/compiled/<path>
 
     def source_line(self, compiled_line: int) -> int:
         """Map a 1-based line of the compiled SQL to the line in the `.sql` file."""
@@ -142,6 +143,7 @@ class Renderer:
             sources=tuple(dict.fromkeys(state.sources)),
             config=config,
             line_map=map_lines(model.raw_sql, sql.strip() + "\n"),
+            compiled_path=f"{self.project.config.target_path}/compiled/{model.path.as_posix()}",
         )
 
     def render_text(self, path: Path) -> tuple[str, list[str], list[tuple[str, str]]]:

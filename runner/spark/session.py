@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.config import SparkTarget
+from runner.java import ensure_java_home
+from runner.spark.class_archive import java_options
 from runner.errors import ExecutionError, Location, ServiceError
 
 if TYPE_CHECKING:
@@ -15,17 +17,7 @@ if TYPE_CHECKING:
 
     from runner.templating import CompiledModel
 
-JAVA17_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
 SMALL_INPUT_BYTES = 64 * 2**20
-
-
-def ensure_java_home() -> None:
-    """Spark 3.5 needs Java 17 (or 11); never pick up a newer JDK by accident."""
-    current = os.environ.get("JAVA_HOME")
-    if current and "17" in Path(current).name:
-        return
-    if JAVA17_HOME.exists():
-        os.environ["JAVA_HOME"] = str(JAVA17_HOME)
 
 
 def session_conf(
@@ -82,13 +74,11 @@ def create_session(
     ensure_java_home()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # pyspark takes ~1 s to import: only when a session starts
 
     builder = SparkSession.builder.master(target.master).appName(target.app_name)
     conf = session_conf(target, warehouse, input_bytes)
     if project_dir is not None and "spark.driver.extraJavaOptions" not in target.conf:
-        from runner.spark.class_archive import java_options
-
         options = java_options(project_dir)
         conf["spark.driver.extraJavaOptions"] = " ".join(
             [conf["spark.driver.extraJavaOptions"], *options]
@@ -134,5 +124,5 @@ def to_execution_error(exc: BaseException, model: CompiledModel, raw_sql: str) -
         f"Spark error in model {model.name}: {first}",
         location=location,
         source=raw_sql if match else None,
-        hint=f"compiled SQL: target/compiled/{model.path}",
+        hint=f"compiled SQL: {model.compiled_path}",
     )

@@ -9,8 +9,12 @@ from datetime import datetime, timezone
 import pytest
 from click.testing import CliRunner
 
-from runner.artifacts import build_manifest, result_status, run_results
-from runner.build import NodeResult, RunConfig, RunResult, compile_project, plan_steps
+from runner.artifacts import result_status, run_results
+from runner.build import plan_steps
+from runner.compile import compile_project
+from runner.config import RunConfig
+from runner.manifest import build_manifest
+from runner.results import NodeResult, RunResult
 from runner.cli import main
 from runner.datatests.collect import parse_entry, select_tests
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.artifacts import write_manifest
-from runner.build import RunConfig, compile_project
+from runner.compile import compile_project, write_manifest
+from runner.config import RunConfig
 
 # staging/stg (uses macro cents -> macro round2) -> marts/orders -> marts/report
 #                                                 -> marts/by_day

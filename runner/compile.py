@@ -1,0 +1,111 @@
+"""Compile a project once per command: render every model, build the graph, select the nodes,
+collect the data tests, check the SQL with sqlglot and write it under `<target>/compiled/`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner import manifest
+from runner.config import RunConfig, Target, load_target
+from runner.datatests.collect import DataTest, collect_tests, select_tests
+from runner.errors import CompilationError, CycleError, Location
+from runner.graph import CycleFound, Graph
+from runner.project import Project, load_project
+from runner.selection import NodeInfo, select
+from runner.sql import check_all, concat_errors
+from runner.templating import CompiledModel, Renderer
+
+
+@dataclass(frozen=True)
+class CompiledProject:
+    project: Project
+    target: Target
+    vars: dict[str, object]
+    models: dict[str, CompiledModel]
+    graph: Graph
+    selected: list[str]
+    tests: dict[str, DataTest] = field(default_factory=dict)
+    selected_tests: list[str] = field(default_factory=list)
+
+
+def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProject:
+    """Render every model, build the graph, select nodes, sqlglot-check them, write compiled SQL."""
+    project = load_project(cfg.project_dir)
+    target = load_target(
+        project.dir, project.config.profile or project.config.name, cfg.target_name, cfg.profiles_dir
+    )
+    renderer = Renderer(project, cfg.vars, full_refresh=cfg.full_refresh)
+    compiled = {name: renderer.render(m) for name, m in sorted(project.models.items())}
+    compiled = {n: c for n, c in compiled.items() if c.config.enabled}
+    _check_enabled_refs(compiled)
+    graph = _build_graph(compiled)
+    infos = {
+        n: NodeInfo(n, m.path.as_posix(), tuple(m.config.tags), m.config.model_dump())
+        for n, m in compiled.items()
+    }
+    tests = collect_tests(project, renderer, compiled)
+    state = None
+    modified_tests = None
+    if cfg.state_path is not None:
+        state = manifest.state_predicate(cfg.state_path, project, compiled, tests)
+        modified_tests = {n for n, t in tests.items() if state(t.unique_id, "modified")}
+    selected = select(graph, infos, cfg.select, cfg.exclude, state=state)
+    selected_tests = select_tests(tests, selected, cfg.select, cfg.exclude, modified=modified_tests)
+    if check_sql:
+        errors = check_all([(compiled[n], project.models[n].raw_sql) for n in selected])
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise concat_errors(errors)
+    _write_compiled(project, compiled, selected, tests, selected_tests)
+    merged_vars = {**project.config.vars, **cfg.vars}
+    return CompiledProject(
+        project, target, merged_vars, compiled, graph, selected, tests, selected_tests
+    )
+
+
+def _check_enabled_refs(compiled: dict[str, CompiledModel]) -> None:
+    for model in compiled.values():
+        for ref in model.refs:
+            if ref not in compiled:
+                raise CompilationError(
+                    f"model {model.name} refers to disabled model '{ref}'",
+                    location=Location(model.path),
+                    hint=f"enable {ref} or remove the ref()",
+                )
+
+
+def _build_graph(compiled: dict[str, CompiledModel]) -> Graph:
+    try:
+        return Graph({n: m.refs for n, m in compiled.items()})
+    except CycleFound as cyc:
+        first = compiled[cyc.path[0]]
+        raise CycleError(
+            f"dependency cycle: {' -> '.join(cyc.path)}",
+            location=Location(first.path),
+            hint="a model cannot depend on itself through ref(); break one of these refs",
+        ) from None
+
+
+def _write_compiled(
+    project: Project,
+    compiled: dict[str, CompiledModel],
+    selected: list[str],
+    tests: dict[str, DataTest],
+    selected_tests: list[str],
+) -> None:
+    out = project.target_dir / "compiled"
+    for name in selected:
+        path = out / compiled[name].path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(compiled[name].sql)
+    for name in selected_tests:
+        path = out / "tests" / f"{name}.sql"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(tests[name].sql + "\n")
+
+
+def write_manifest(cp: CompiledProject) -> Path:
+    """Write `<target>/manifest.json` of a compiled project; returns its path."""
+    return manifest.write_manifest(cp.project, cp.models, cp.tests)

@@ -1,0 +1,227 @@
+"""`target/manifest.json`: every node, its dependencies and checksums; and `state:` comparison.
+
+Carries `metadata.schema_version`; fields are only ever added within a version.
+
+  {metadata: {schema_version, runner_version, project_name},
+   nodes: {unique_id: node}, sources: {unique_id: {source_name, name, file, description,
+   columns}}, macros: {name: {path, checksum}}}
+  A model node, unique_id `model.<name>`: {name, resource_type: "model", path,
+    original_file_path, compiled_path, fqn, depends_on: {nodes, sources, macros}, config, tags,
+    description, columns: {name: {name, description, data_type}}, checksum: {name, checksum},
+    config_checksum}
+  A test node, unique_id `test.<name>`: {name, resource_type: "test", path, original_file_path,
+    compiled_path, depends_on: {nodes, sources, macros}, attached_node (the model a generic test
+    is declared on, else null), column_name, test_metadata: {name, kwargs} (generic tests; null
+    for singular ones), config: {severity: "error"|"warn", where, store_failures}, checksum,
+    config_checksum}
+  depends_on.macros lists the macros a node's template calls, directly or through other macros.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from jinja2 import nodes as jnodes
+
+from runner import __version__
+from runner.artifacts import load_json, write_json
+from runner.project import Project
+
+if TYPE_CHECKING:
+    from runner.datatests.collect import DataTest
+    from runner.templating import CompiledModel
+
+MANIFEST_SCHEMA = "runner/manifest/v1"
+_MACRO_DEF = re.compile(r"{%-?\s*macro\s+(\w+)\s*\(")
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def macro_index(project: Project) -> dict[str, tuple[str, str]]:
+    """Macro name -> (file, checksum of its definition text)."""
+    out: dict[str, tuple[str, str]] = {}
+    for mf in project.macros:
+        parts = _MACRO_DEF.split(mf.text)
+        # parts: [prefix, name1, body1, name2, body2, ...]
+        for i in range(1, len(parts) - 1, 2):
+            out[parts[i]] = (mf.path.as_posix(), checksum(parts[i + 1]))
+    return out
+
+
+def macros_used(text: str, calls: dict[str, set[str]]) -> list[str]:
+    """Macros a template calls, directly or through other macros.
+
+    Calls are read from the Jinja syntax tree, so SQL that looks like a call (`count(*)` next to
+    a macro named `count`) does not count.
+
+    Example:
+        >>> macros_used("select {{ a(x) }}, b(y)", {"a": {"c"}, "b": set(), "c": set()})
+        ['a', 'c']
+    """
+    seen: set[str] = set()
+    todo = [n for n in _called_names(text) if n in calls]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += [n for n in calls[name] if n in calls]
+    return sorted(seen)
+
+
+def macro_calls(project: Project) -> dict[str, set[str]]:
+    """Macro name -> names its body calls."""
+    out: dict[str, set[str]] = {}
+    for mf in project.macros:
+        tree = _parse(mf.text)
+        for macro in tree.find_all(jnodes.Macro) if tree else ():
+            out[macro.name] = {
+                c.node.name for c in macro.find_all(jnodes.Call) if isinstance(c.node, jnodes.Name)
+            }
+    return out
+
+
+def _called_names(text: str) -> set[str]:
+    tree = _parse(text)
+    if tree is None:
+        return set()
+    return {c.node.name for c in tree.find_all(jnodes.Call) if isinstance(c.node, jnodes.Name)}
+
+
+def _parse(text: str) -> jnodes.Template | None:
+    try:
+        return jinja2.Environment().parse(text)
+    except jinja2.TemplateSyntaxError:  # rendering reports it with the file and line
+        return None
+
+
+def build_manifest(
+    project: Project,
+    models: dict[str, CompiledModel],
+    tests: dict[str, DataTest] | None = None,
+) -> dict[str, Any]:
+    index = macro_index(project)
+    calls = macro_calls(project)
+    nodes: dict[str, Any] = {}
+    for name, cm in sorted(models.items()):
+        model = project.models[name]
+        config = cm.config.model_dump()
+        nodes[model.unique_id] = {
+            "name": name,
+            "resource_type": "model",
+            "path": cm.path.as_posix(),
+            "original_file_path": cm.path.as_posix(),
+            "compiled_path": f"{project.config.target_path}/compiled/{cm.path.as_posix()}",
+            "fqn": list(model.fqn),
+            "depends_on": {
+                "nodes": [f"model.{r}" for r in cm.refs],
+                "sources": [f"source.{s}.{t}" for s, t in cm.sources],
+                "macros": macros_used(model.raw_sql, calls),
+            },
+            "config": config,
+            "tags": list(cm.config.tags),
+            "description": model.description,
+            "columns": {c.name: {"name": c.name, "description": c.description,
+                                 "data_type": c.data_type} for c in model.columns},
+            "checksum": {"name": "sha256", "checksum": checksum(model.raw_sql)},
+            "config_checksum": checksum(json.dumps(config, sort_keys=True, default=str)),
+        }
+    for name, test in sorted((tests or {}).items()):
+        nodes[test.unique_id] = _test_node(project, test, calls)
+    sources = {
+        t.unique_id: {
+            "source_name": t.source_name, "name": t.name, "file": t.file,
+            "description": t.description,
+            "columns": {c.name: {"name": c.name, "data_type": c.data_type,
+                                 "description": c.description} for c in t.columns},
+        }
+        for t in project.sources.values()
+    }
+    return {
+        "metadata": {"schema_version": MANIFEST_SCHEMA, "runner_version": __version__,
+                     "project_name": project.config.name},
+        "nodes": nodes,
+        "sources": sources,
+        "macros": {n: {"path": p, "checksum": c} for n, (p, c) in sorted(index.items())},
+    }
+
+
+def _test_node(project: Project, test: DataTest, calls: dict[str, set[str]]) -> dict[str, Any]:
+    config = {"severity": test.severity, "where": test.where, "store_failures": test.store_failures}
+    if test.kind == "singular":
+        macros = macros_used(next(t.text for t in project.singular_tests if t.path == test.path),
+                             calls)
+    else:
+        macros = macros_used(f"{{{{ {test.macro}() }}}}", calls) if test.macro else []
+    return {
+        "name": test.name,
+        "resource_type": "test",
+        "path": test.path.as_posix(),
+        "original_file_path": test.path.as_posix(),
+        "compiled_path": f"{project.config.target_path}/compiled/tests/{test.name}.sql",
+        "depends_on": {
+            "nodes": [f"model.{r}" for r in test.refs],
+            "sources": [f"source.{s}.{t}" for s, t in test.sources],
+            "macros": macros,
+        },
+        "attached_node": f"model.{test.model}" if test.model else None,
+        "column_name": test.column,
+        "test_metadata": None if test.kind == "singular" else {
+            "name": test.kind, "kwargs": test.kwargs,
+        },
+        "config": config,
+        "checksum": {"name": "sha256", "checksum": checksum(test.sql)},
+        "config_checksum": checksum(json.dumps(config, sort_keys=True, default=str)),
+    }
+
+def write_manifest(
+    project: Project, models: dict[str, CompiledModel], tests: dict[str, DataTest]
+) -> Path:
+    """Write `<target>/manifest.json`; returns its path."""
+    out = project.target_dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "manifest.json", build_manifest(project, models, tests))
+    return out / "manifest.json"
+
+
+def state_predicate(
+    state_path: Path,
+    project: Project,
+    models: dict[str, CompiledModel],
+    tests: dict[str, DataTest] | None = None,
+) -> Callable[[str, str], bool]:
+    """Compare the project with a saved manifest: `state:modified` / `state:new`.
+
+    A node is modified when its file (SQL), its merged config (config(), YAML or project file)
+    or a macro it calls (directly or through other macros) differs from the saved manifest, or
+    when the saved manifest does not have it. The predicate takes a model name or a unique id.
+    """
+    path = state_path / "manifest.json" if state_path.is_dir() else state_path
+    old = load_json(path)
+    old_nodes = old.get("nodes", {})
+    old_macros = {n: m["checksum"] for n, m in old.get("macros", {}).items()}
+    current = build_manifest(project, models, tests)
+    cur_macros = {n: m["checksum"] for n, m in current["macros"].items()}
+
+    def predicate(name: str, kind: str) -> bool:
+        uid = name if "." in name else f"model.{name}"
+        node = current["nodes"].get(uid)
+        before = old_nodes.get(uid)
+        if kind == "new":
+            return before is None
+        if before is None or node is None:
+            return True
+        if node["checksum"] != before.get("checksum"):
+            return True
+        if node["config_checksum"] != before.get("config_checksum"):
+            return True
+        return any(cur_macros.get(m) != old_macros.get(m) for m in node["depends_on"]["macros"])
+
+    return predicate
