@@ -37,7 +37,7 @@ SIZES: dict[str, DataSize] = {
 
 def ensure_dataset(size: DataSize, cache_dir: Path, log=print) -> tuple[Path, dict[str, int]]:
     """The folder with `size`'s CSV files, generated when missing; returns it and its rows."""
-    from runner.generate.dataset import generate_dataset
+    from runner.generate import generate_dataset
 
     folder = cache_dir / size.name
     marker = folder / MARKER

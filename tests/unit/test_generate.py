@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+import doctest
 import hashlib
+import importlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from runner.generate.dataset import (
+from runner.generate import (
     ONBOARDING_FILE,
     TRANSACTIONS_FILE,
     USERS_FILE,
@@ -256,3 +258,9 @@ def test_committed_sample_is_current(tmp_path):
     for file in FILES:
         assert _digest(tmp_path / file) == _digest(ROOT / "seeds" / file), file
     assert sum((ROOT / "seeds" / file).stat().st_size for file in FILES) < 1_000_000
+
+
+@pytest.mark.parametrize("name", ["columns", "days", "ids", "onboarding", "people", "sampling"])
+def test_doctests(name):
+    module = importlib.import_module(f"runner.generate.{name}")
+    assert doctest.testmod(module).failed == 0
