@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NewType
 
-import yaml
-
 from runner.config import ProjectConfig, load_project_config
 from runner.errors import ConfigError, Location
+from runner.yaml_files import ModelSpec, SchemaFile, find_line, load_schema_file
 
 UniqueId = NewType("UniqueId", str)
+_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 def normalize_name(name: str) -> str:
@@ -83,10 +84,43 @@ class Project:
     sources: dict[tuple[str, str], SourceTable]
     macros: tuple[MacroFile, ...]
     singular_tests: tuple[MacroFile, ...] = ()
+    unit_tests: tuple[UnitTestDef, ...] = ()
 
     @property
     def target_dir(self) -> Path:
         return self.dir / self.config.target_path
+
+
+@dataclass(frozen=True)
+class UnitTestDef:
+    """A `unit_tests:` entry of a YAML file, kept as written (not run yet)."""
+
+    path: Path  # the YAML file, relative to the project folder
+    line: int | None
+    definition: dict[str, Any]
+
+
+def validate_name(name: str, what: str, location: Location, *, hint: str | None = None) -> str:
+    """Check that a model, test, seed, source or dashboard name is letters, digits and `_`.
+
+    Names become view, table and file names (`target/compiled/<name>.sql`), so one that is a
+    path, such as `..` or `/tmp/x`, would write outside the project.
+
+    Raises:
+        ConfigError: at `location`, naming the bad name.
+
+    Example:
+        >>> validate_name("stg_users", "model", Location("models/stg_users.sql"))
+        'stg_users'
+    """
+    if _NAME.fullmatch(name):
+        return name
+    suggestion = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")
+    raise ConfigError(
+        f"{what} name '{name}' is not allowed: use only letters, digits and _",
+        location=location,
+        hint=hint or (f"rename it, e.g. '{suggestion}'" if suggestion else "give it a name"),
+    )
 
 
 def load_project(project_dir: Path) -> Project:
@@ -94,14 +128,23 @@ def load_project(project_dir: Path) -> Project:
     project_dir = project_dir.resolve()
     config = load_project_config(project_dir)
     models: dict[str, Model] = {}
-    docs: dict[str, tuple[dict[str, Any], Path]] = {}
+    docs: dict[str, tuple[ModelSpec, Path]] = {}
     sources: dict[tuple[str, str], SourceTable] = {}
+    unit_tests: list[UnitTestDef] = []
     for model_path in config.model_paths:
         root = project_dir / model_path
         for yml in sorted([*root.rglob("*.yml"), *root.rglob("*.yaml")]):
-            _read_schema_yaml(project_dir, yml, docs, sources)
+            rel = yml.relative_to(project_dir)
+            schema = load_schema_file(yml, rel)
+            _add_docs(schema, rel, docs)
+            _add_sources(schema, rel, sources)
+            unit_tests += [UnitTestDef(rel, find_line(u), dict(u)) for u in schema.unit_tests]
         for sql_file in sorted(root.rglob("*.sql")):
             rel = sql_file.relative_to(project_dir)
+            validate_name(
+                sql_file.stem, "model", Location(rel),
+                hint="rename the file: a model is named after its file (letters, digits, _)",
+            )
             name = normalize_name(sql_file.stem)
             if name in models:
                 raise ConfigError(
@@ -110,14 +153,14 @@ def load_project(project_dir: Path) -> Project:
                 )
             fqn = (*sql_file.relative_to(root).parent.parts, name)
             models[name] = Model(name=name, path=rel, raw_sql=sql_file.read_text(), fqn=fqn)
-    for name, (doc, yml) in docs.items():
+    for name, (spec, rel) in docs.items():
         if name not in models:
             raise ConfigError(
                 f"YAML documents model '{name}' but there is no {name}.sql",
-                location=Location(yml.relative_to(project_dir)),
+                location=Location(rel, spec.line),
                 hint="fix the name in the YAML or remove the entry",
             )
-        models[name] = _with_docs(models[name], doc, yml.relative_to(project_dir))
+        models[name] = _with_docs(models[name], spec, rel)
     macros = tuple(
         MacroFile(p.relative_to(project_dir), p.read_text())
         for mp in config.macro_paths
@@ -128,61 +171,66 @@ def load_project(project_dir: Path) -> Project:
         for tp in config.test_paths
         for p in sorted((project_dir / tp).rglob("*.sql"))
     )
-    return Project(project_dir, config, models, sources, macros, tests)
+    return Project(project_dir, config, models, sources, macros, tests, tuple(unit_tests))
 
 
-def _read_schema_yaml(
-    project_dir: Path,
-    yml: Path,
-    docs: dict[str, tuple[dict[str, Any], Path]],
-    sources: dict[tuple[str, str], SourceTable],
+def _add_docs(schema: SchemaFile, rel: Path, docs: dict[str, tuple[ModelSpec, Path]]) -> None:
+    for spec in schema.models:
+        validate_name(spec.name, "model", Location(rel, spec.line))
+        name = normalize_name(spec.name)
+        if name in docs:
+            other, other_rel = docs[name]
+            raise ConfigError(
+                f"model '{name}' is documented twice: here and at {other_rel}:{other.line}",
+                location=Location(rel, spec.line),
+                hint="merge the two entries into one",
+            )
+        docs[name] = (spec, rel)
+
+
+def _add_sources(
+    schema: SchemaFile, rel: Path, sources: dict[tuple[str, str], SourceTable]
 ) -> None:
-    rel = yml.relative_to(project_dir)
-    try:
-        data = yaml.safe_load(yml.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"invalid YAML: {getattr(exc, 'problem', exc)}",
-            location=Location(rel, mark.line + 1 if mark else None, mark.column + 1 if mark else None),
-            source=yml.read_text(),
-        ) from exc
-    for entry in data.get("models") or []:
-        docs[normalize_name(entry["name"])] = (entry, yml)
-    for src in data.get("sources") or []:
-        for table in src.get("tables") or []:
-            key = (normalize_name(src["name"]), normalize_name(table["name"]))
+    for src in schema.sources:
+        validate_name(src.name, "source", Location(rel, src.line))
+        for table in src.tables:
+            validate_name(table.name, "source table", Location(rel, table.line))
+            key = (normalize_name(src.name), normalize_name(table.name))
+            if key in sources:
+                raise ConfigError(
+                    f"source table {key[0]}.{key[1]} is declared twice "
+                    f"(also in {sources[key].yaml_path})",
+                    location=Location(rel, table.line),
+                    hint="keep one declaration of each table",
+                )
             sources[key] = SourceTable(
                 source_name=key[0],
                 name=key[1],
-                file=table.get("file", f"{table['name']}.csv"),
-                path_template=str(src.get("path", ".")),
-                format=src.get("format", "csv"),
-                columns=tuple(_to_column(c) for c in table.get("columns") or []),
-                description=table.get("description", ""),
+                file=table.file or f"{table.name}.csv",
+                path_template=table.path or src.path,
+                format=table.format or src.format,
+                columns=tuple(
+                    Column(normalize_name(c.name), c.description, c.data_type)
+                    for c in table.columns
+                ),
+                description=table.description,
                 yaml_path=rel,
             )
 
 
-def _to_column(entry: dict[str, Any]) -> Column:
-    return Column(
-        name=normalize_name(entry["name"]),
-        description=entry.get("description", "") or "",
-        data_type=entry.get("data_type"),
-        tests=tuple(entry.get("tests") or entry.get("data_tests") or ()),
-    )
-
-
-def _with_docs(model: Model, doc: dict[str, Any], yml: Path) -> Model:
+def _with_docs(model: Model, spec: ModelSpec, yml: Path) -> Model:
     return Model(
         name=model.name,
         path=model.path,
         raw_sql=model.raw_sql,
         fqn=model.fqn,
-        description=doc.get("description", "") or "",
-        columns=tuple(_to_column(c) for c in doc.get("columns") or []),
-        yaml_config=dict(doc.get("config") or {}),
-        tests=tuple(doc.get("tests") or doc.get("data_tests") or ()),
+        description=spec.description,
+        columns=tuple(
+            Column(normalize_name(c.name), c.description, c.data_type, tuple(c.all_tests))
+            for c in spec.columns
+        ),
+        yaml_config=dict(spec.config),
+        tests=tuple(spec.all_tests),
         yaml_path=yml,
     )
 
