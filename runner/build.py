@@ -236,14 +236,19 @@ def _walk(
 
 
 def _step_inputs(
-    cp: CompiledProject, steps: list[Step], index: int, position: dict[tuple[str, str], int]
+    cp: CompiledProject,
+    steps: list[Step],
+    index: int,
+    position: dict[tuple[ResourceType, str], int],
 ) -> set[int]:
     """The earlier steps whose results decide whether step `index` runs, and what it reads."""
     step = steps[index]
     if step.resource_type == ResourceType.TEST:
-        return {position[("model", r)] for r in cp.tests[step.name].refs if ("model", r) in position}
+        return {position[(ResourceType.MODEL, r)] for r in cp.tests[step.name].refs
+                if (ResourceType.MODEL, r) in position}
     upstream = cp.graph.ancestors(step.name)
-    models = {position[("model", m)] for m in upstream if ("model", m) in position}
+    models = {position[(ResourceType.MODEL, m)] for m in upstream
+              if (ResourceType.MODEL, m) in position}
     tests = {
         j for j, s in enumerate(steps[:index])
         if s.resource_type == ResourceType.TEST and upstream.intersection(cp.tests[s.name].attached)
@@ -267,7 +272,7 @@ def _skip_reason(
     results = {(steps[j].resource_type, steps[j].name): done[j] for j in inputs}
     if step.resource_type == ResourceType.TEST:
         for ref in cp.tests[step.name].refs:
-            result = results.get(("model", ref))
+            result = results.get((ResourceType.MODEL, ref))
             if result is not None and result.status == NodeStatus.ERROR:
                 return f"model {ref} failed"
             if result is not None and result.status == NodeStatus.SKIPPED:
@@ -276,7 +281,7 @@ def _skip_reason(
     failed_tests = [steps[j].name for j in sorted(inputs)
                     if steps[j].resource_type == ResourceType.TEST and done[j].status == NodeStatus.ERROR]
     for model in cp.graph.order(cp.graph.ancestors(step.name)):
-        result = results.get(("model", model))
+        result = results.get((ResourceType.MODEL, model))
         if result is not None and result.status == NodeStatus.ERROR:
             return f"upstream {model} failed"
         failed = next((t for t in failed_tests if model in cp.tests[t].attached), None)

@@ -38,6 +38,7 @@ from runner.results import RunResult
 from runner.retry import retry_config
 from runner.spark.session import create_session, run_sql
 
+
 class Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = code
@@ -304,7 +305,7 @@ def show(model: str, debug: bool, limit: int, **kwargs: Any) -> None:
     spark = create_session(cp.target.spark, cp.project.target_dir / "spark-warehouse", {})
     register_inputs(cp, spark, [name])
     df = run_sql(spark, cp.models[name], cp.project.models[name].raw_sql).limit(limit)
-    pdf = df.toPandas()
+    pdf: Any = df.toPandas()
     table = Table(title=f"{name} (first {limit} rows)")
     for col in pdf.columns:
         table.add_column(str(col))

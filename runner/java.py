@@ -14,7 +14,7 @@ from runner.errors import ServiceError
 
 JAVA_VERSION = 17
 SEARCH_DIRS = (Path("/usr/lib/jvm"), Path("/usr/java"), Path("/opt/java"), Path("/opt"))
-_RELEASE_VERSION = re.compile(r'^JAVA_VERSION="(\d+)', re.M)
+_RELEASE_VERSION = re.compile(r'^JAVA_VERSION="(\d+)', re.MULTILINE)
 
 
 def java_major(home: Path) -> int | None:

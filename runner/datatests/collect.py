@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.errors import CompilationError, Location
 from runner.datatests.generic import FAILING_ROW_CONDITIONS, GENERIC_TESTS, GenericTestFn
-from runner.project import Model, Project, UniqueId, normalize_name
+from runner.errors import CompilationError, Location
+from runner.project import Model, Project, UniqueId, normalize_name, validate_name
 from runner.selection import parse_atom
+from runner.yaml_files import find_line
 
 if TYPE_CHECKING:
     from runner.templating import CompiledModel, Renderer
@@ -144,6 +145,12 @@ def compile_generic(
         kind, args = parse_entry(entry)
     except TypeError as exc:
         raise _definition_error(path, f"on model {model.name}: {exc}") from None
+    if "name" in args:
+        name_line = find_line(entry, "name") or find_line(entry, kind, "name")
+        validate_name(
+            str(args["name"]), "test", Location(path, name_line), hint="a test's `name:` is "
+            "a name, not a path: letters, digits and _ (or leave it out for the default)",
+        )
     kind = ALIASES.get(kind, kind)
     column = normalize_name(args.pop("column_name")) if "column_name" in args else column
     line = find_yaml_line(yaml_text, [model.name, column, kind.split(".")[-1]])
@@ -254,6 +261,8 @@ def compile_singular(renderer: Renderer, path: Path, text: str) -> DataTest | No
     config = rendered.config
     if config.get("enabled") is False:
         return None
+    validate_name(path.stem, "test", Location(path), hint="rename the file: a singular test "
+                  "is named after its file (letters, digits, _)")
     name = normalize_name(path.stem)
     return DataTest(
         name=name, kind="singular", path=path, sql=rendered.sql, refs=rendered.refs,

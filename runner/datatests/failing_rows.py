@@ -83,13 +83,14 @@ class ConditionBatch:
 
     def passes(self, test: DataTest) -> bool:
         """True when the batch counted no failing row for `test`; False: run it on its own."""
-        lock = self.locks.get(test.model or "")
-        if lock is None or not any(t is test for t in self.groups[test.model or ""]):
+        model = test.model or ""
+        lock = self.locks.get(model)
+        if lock is None or not any(t is test for t in self.groups[model]):
             return False
         with lock:
-            if test.model not in self.counts:
-                self.counts[test.model] = self._count(test.model)
-        return self.counts[test.model].get(test.name) == 0
+            if model not in self.counts:
+                self.counts[model] = self._count(model)
+        return self.counts[model].get(test.name) == 0
 
     def _count(self, model: str) -> dict[str, int]:
         from py4j.protocol import Py4JJavaError

@@ -13,8 +13,8 @@ Check = tuple[str, bool, str]
 
 
 def run_checks(project_dir: Path, profiles_dir: Path | None, target: str | None) -> Iterator[Check]:
-    from runner.build import RunConfig, compile_project
-    from runner.config import find_profiles_file
+    from runner.compile import compile_project
+    from runner.config import RunConfig, find_profiles_file
 
     try:
         cp = compile_project(RunConfig(project_dir=project_dir, profiles_dir=profiles_dir,

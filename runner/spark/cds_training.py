@@ -24,6 +24,7 @@ def _train(archive: Path) -> None:
         spark = create_session(SparkTarget(master="local[2]"), work / "warehouse", {
             "spark.driver.extraJavaOptions": f"-XX:ArchiveClassesAtExit={archive}"})
         gateway = spark.sparkContext._gateway
+        assert gateway is not None
         spark.read.option("header", True).option("multiLine", True).csv(str(csv)) \
             .createOrReplaceTempView("raw")
         spark.sql("""
