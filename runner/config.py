@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from runner.errors import ConfigError, Location, RunnerError
+from runner.yaml_files import load_yaml, to_config_error
 
 PROJECT_FILE = "runner_project.yml"
 PROFILES_FILE = "profiles.yml"
@@ -35,7 +36,9 @@ class _Strict(BaseModel):
 class SparkTarget(_Strict):
     """How to get a SparkSession."""
 
-    master: str = Field("local[*]", description="Any Spark master URL: local[*], spark://h:7077, yarn")
+    master: str = Field(
+        "local[*]", description="Any Spark master URL: local[*], spark://h:7077, yarn"
+    )
     app_name: str = Field("runner", description="Spark application name")
     driver_memory: str = Field("2g", description="spark.driver.memory (local mode: the whole JVM)")
     conf: dict[str, str] = Field(default_factory=dict, description="Extra spark.* settings")
@@ -53,7 +56,9 @@ class CassandraTarget(_Strict):
     )
     local_dc: str | None = Field(None, description="Local datacenter for the load-balancing policy")
     username: str | None = Field(None, description=f"Login; else ${CASSANDRA_USER_ENV}")
-    password: SecretStr | None = Field(None, description=f"Password; else ${CASSANDRA_PASSWORD_ENV}")
+    password: SecretStr | None = Field(
+        None, description=f"Password; else ${CASSANDRA_PASSWORD_ENV}"
+    )
     connect_timeout: float = Field(10.0, description="Seconds to wait for the first connection")
     managed: bool = Field(False, description="A local node the runner starts itself (dev only)")
 
@@ -143,36 +148,12 @@ class ProjectConfig(_Strict):
     )
     target_path: str = Field("target", alias="target-path")
     vars: dict[str, Any] = Field(default_factory=dict)
-    models: dict[str, Any] = Field(default_factory=dict, description="Per-folder model configs")
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path} not found") from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        col = mark.column + 1 if mark else None
-        raise ConfigError(
-            f"invalid YAML: {getattr(exc, 'problem', exc)}",
-            location=Location(path, line, col),
-            source=text,
-        ) from exc
-
-
-def _validation_error(path: Path, exc: ValidationError, what: str) -> ConfigError:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return ConfigError(
-        f"invalid {what}: {where}: {first['msg']}{more}",
-        location=Location(path),
-        hint=f"fix `{where}` in {path.name}",
+    var_types: dict[str, Any] = Field(
+        default_factory=dict,
+        alias="var-types",
+        description="What each var may be; checked by runner/variables.py",
     )
+    models: dict[str, Any] = Field(default_factory=dict, description="Per-folder model configs")
 
 
 def load_project_config(project_dir: Path) -> ProjectConfig:
@@ -183,11 +164,11 @@ def load_project_config(project_dir: Path) -> ProjectConfig:
             f"no {PROJECT_FILE} in {project_dir.resolve()}",
             hint="run from the project folder or point to it with --project-dir",
         )
-    data = _read_yaml(path) or {}
+    data = load_yaml(path, display=PROJECT_FILE) or {}
     try:
         return ProjectConfig.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(path, exc, "project file") from exc
+        raise to_config_error(exc, data, ProjectConfig, PROJECT_FILE, path.read_text()) from None
 
 
 def find_profiles_file(project_dir: Path, profiles_dir: Path | None) -> Path | None:
@@ -261,7 +242,7 @@ def load_target(
                 hint="create profiles.yml (see README) or pass --profiles-dir",
             )
         return default_dev_target()
-    data = _read_yaml(path) or {}
+    data = load_yaml(path) or {}
     if profile_name not in data:
         raise ConfigError(
             f"profile '{profile_name}' not found in {path}",
@@ -271,7 +252,7 @@ def load_target(
     try:
         profile = Profile.model_validate(_render_values(data[profile_name]))
     except ValidationError as exc:
-        raise _validation_error(path, exc, f"profile '{profile_name}'") from exc
+        raise to_config_error(exc, data[profile_name], Profile, path, path.read_text()) from None
     name = target_name or profile.target
     if name not in profile.outputs:
         raise ConfigError(
