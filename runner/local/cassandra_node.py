@@ -1,42 +1,39 @@
 """A local single-node Apache Cassandra 5.0 for development, run as a plain JVM (no Docker).
 
 The server classpath is `cassandra-all` and its runtime dependencies, copied from Maven once into
-`<project>/.runner/cassandra/lib`. A node lives in one state folder:
+`<project>/.runner/cassandra/lib` (`runner.local.maven`). A node lives in one state folder:
 
     <state_dir>/conf/cassandra.yaml, conf/logback.xml   written on every start
     <state_dir>/data/                                   data, commitlog, hints, saved caches
     <state_dir>/logs/system.log, logs/output.log        Cassandra's log and the JVM's own output
     <state_dir>/cassandra.pid, node.json                the running process and its ports
 
-Nothing here prints: start-up time and version are returned in `NodeInfo`.
+Nothing here prints: start-up time and version are returned in `RunningNode`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.local import processes
+from runner.cassandra.client import driver_errors, open_session, quote
 from runner.errors import ServiceError
+from runner.java import find_java_home, java_bin
+from runner.local import processes
+from runner.local.maven import ensure_cassandra_jars
+from runner.paths import STATE_DIR_NAME
 
 if TYPE_CHECKING:
     from runner.config import CassandraTarget
 
-JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
 HOST = "127.0.0.1"
 MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon"
 DEFAULT_SUPERUSER = ("cassandra", "cassandra")
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies"
-TOOLS_DIR = Path(__file__).resolve().parent.parent / "tools"
 
 # conf/jvm-server.options and conf/jvm17-server.options of Cassandra 5.0 (the JPMS part is required
 # on Java 17), minus -XX:+AlwaysPreTouch, which slows start-up by touching the whole heap.
@@ -108,7 +105,7 @@ LOGBACK_XML = """\
 
 
 @dataclass(frozen=True)
-class NodeInfo:
+class RunningNode:
     """A node that answers CQL queries.
 
     Args:
@@ -134,7 +131,7 @@ class NodeInfo:
 
 
 @dataclass(frozen=True)
-class NodeStatus:
+class NodeState:
     """What `status()` found in a state folder."""
 
     running: bool
@@ -169,78 +166,6 @@ class _Layout:
         return self.state_dir / "node.json"
 
 
-def ensure_jars(project_dir: Path) -> Path:
-    """Copy the Cassandra server jars from Maven into `<project>/.runner/cassandra/lib` once.
-
-    Returns:
-        The folder holding the jars.
-    """
-    lib = project_dir / ".runner" / "cassandra" / "lib"
-    _copy_dependencies(_pom(project_dir, "cassandra"), lib, "cassandra-all-*.jar")
-    return lib
-
-
-def ensure_connector_jars(project_dir: Path) -> list[Path]:
-    """Copy spark-cassandra-connector and the jars pyspark lacks into `<project>/.runner/spark-jars`.
-
-    Returns:
-        The jar files, sorted, for `spark.jars`.
-    """
-    folder = project_dir / ".runner" / "spark-jars"
-    _copy_dependencies(_pom(project_dir, "spark"), folder, "spark-cassandra-connector_*.jar")
-    return sorted(folder.glob("*.jar"))
-
-
-def _pom(project_dir: Path, name: str) -> Path:
-    for tools in (project_dir / "tools", TOOLS_DIR):
-        if (tools / name / "pom.xml").exists():
-            return tools / name / "pom.xml"
-    raise ServiceError(
-        f"no Maven POM for the {name} jars in {project_dir / 'tools' / name}",
-        hint=f"restore tools/{name}/pom.xml from the runner repository",
-    )
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _copy_dependencies(pom: Path, dest: Path, marker: str) -> None:
-    if any(dest.glob(marker)):
-        return
-    with _file_lock(dest.parent / f".{dest.name}.lock"):
-        if any(dest.glob(marker)):
-            return
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise ServiceError(
-                "Maven (mvn) is not installed; it is needed once to fetch the Cassandra jars",
-                hint="install Maven 3.8+ (apt-get install maven) and run again",
-            )
-        # Copy into a scratch folder and rename, so an interrupted download never looks complete.
-        tmp = dest.with_name(dest.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        cmd = [mvn, "-q", "-B", "-f", str(pom), DEPENDENCY_PLUGIN, "-DincludeScope=runtime"]
-        cmd.append(f"-DoutputDirectory={tmp}")
-        env = {**os.environ, "JAVA_HOME": str(JAVA_HOME)}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-        if proc.returncode != 0 or not any(tmp.glob(marker)):
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-            raise ServiceError(
-                f"Maven could not copy the dependencies of {pom}:\n{tail}",
-                hint=f"run `{' '.join(cmd)}` to see the full output; check ~/.m2/settings.xml",
-            )
-        shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)
-
-
 def start(
     state_dir: Path,
     port: int = 9042,
@@ -250,7 +175,7 @@ def start(
     *,
     project_dir: Path | None = None,
     credentials: tuple[str, str] | None = None,
-) -> NodeInfo:
+) -> RunningNode:
     """Launch a node in `state_dir` and wait until `SELECT release_version` answers.
 
     Args:
@@ -279,14 +204,15 @@ def start(
                 f"port {HOST}:{p} is already in use by another process",
                 hint="choose other ports (cassandra.port in profiles.yml) or stop that process",
             )
-    lib = ensure_jars(project_dir or _project_of(layout.state_dir))
+    lib = ensure_cassandra_jars(project_dir or _project_of(layout.state_dir))
+    java_home = find_java_home()
     for folder in (layout.conf, layout.data, layout.logs):
         folder.mkdir(parents=True, exist_ok=True)
     _write_config(layout, port, storage_port, auth)
 
     jamm = sorted(lib.glob("jamm-*.jar"))
     cmd = [
-        str(JAVA_HOME / "bin" / "java"),
+        str(java_bin(java_home)),
         *JVM_OPTIONS,
         *([f"-javaagent:{jamm[0]}"] if jamm else []),
         _config_arg(layout),
@@ -301,7 +227,7 @@ def start(
     ]
     (layout.state_dir / "tmp").mkdir(exist_ok=True)
     (layout.conf / "triggers").mkdir(exist_ok=True)
-    env = {**os.environ, "JAVA_HOME": str(JAVA_HOME), "MALLOC_ARENA_MAX": "4"}
+    env = {**os.environ, "JAVA_HOME": str(java_home), "MALLOC_ARENA_MAX": "4"}
     began = time.monotonic()
     proc = processes.spawn(
         cmd,
@@ -321,12 +247,12 @@ def start(
         proc.wait()
         layout.pid_file.unlink(missing_ok=True)
         raise
-    return NodeInfo(HOST, port, proc.pid, version, time.monotonic() - began, started=True)
+    return RunningNode(HOST, port, proc.pid, version, time.monotonic() - began, started=True)
 
 
 def ensure_running(
     state_dir: Path, target: CassandraTarget, *, project_dir: Path | None = None
-) -> NodeInfo:
+) -> RunningNode:
     """Reuse the node of `state_dir` if it is alive and answers, else start it for `target`.
 
     The node listens on `target.port`; its storage port is 7000 for 9042 and `port - 2000`
@@ -351,7 +277,7 @@ def ensure_running(
         version = _wait_ready(layout, None, target.port, probe_login, 180)
         if login is not None and login[0] != DEFAULT_SUPERUSER[0]:
             _ensure_role(target.port, login)
-        return NodeInfo(HOST, target.port, pid, version, 0.0, started=False)
+        return RunningNode(HOST, target.port, pid, version, 0.0, started=False)
     layout.pid_file.unlink(missing_ok=True)
     storage_port = 7000 if target.port == 9042 else target.port - 2000
     info = start(layout.state_dir, target.port, storage_port, auth, project_dir=project_dir)
@@ -372,12 +298,12 @@ def stop(state_dir: Path, timeout: float = 60) -> bool:
     return processes.stop(layout.pid_file, *_markers(layout), timeout=timeout)
 
 
-def status(state_dir: Path) -> NodeStatus:
+def status(state_dir: Path) -> NodeState:
     """Report whether the node of `state_dir` runs, where, and which version it answers with."""
     layout = _Layout(state_dir.resolve())
     pid = _live_pid(layout)
     if pid is None:
-        return NodeStatus(False, None, None, layout.data, None)
+        return NodeState(False, None, None, layout.data, None)
     recorded = _read_node_file(layout)
     port = int(recorded.get("port", 9042))
     auth = bool(recorded.get("auth", False))
@@ -385,12 +311,12 @@ def status(state_dir: Path) -> NodeStatus:
         version = _query_version(port, DEFAULT_SUPERUSER if auth else None, 5.0)
     except ServiceError:
         version = None
-    return NodeStatus(True, f"{HOST}:{port}", version, layout.data, pid)
+    return NodeState(True, f"{HOST}:{port}", version, layout.data, pid)
 
 
 def _project_of(state_dir: Path) -> Path:
     for parent in state_dir.parents:
-        if parent.name == ".runner":
+        if parent.name == STATE_DIR_NAME:
             return parent.parent
     return Path.cwd()
 
@@ -400,7 +326,7 @@ def _write_config(layout: _Layout, port: int, storage_port: int, auth: bool) -> 
     authorizer = "CassandraAuthorizer" if auth else "AllowAllAuthorizer"
     data = layout.data
     yaml_text = f"""\
-# Written by runner/cassandra_node.py on every start; edits are overwritten.
+# Written by runner/local/cassandra_node.py on every start; edits are overwritten.
 cluster_name: runner-dev
 num_tokens: 1
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
@@ -486,30 +412,25 @@ def _wait_ready(
 
 
 def _query_version(port: int, login: tuple[str, str] | None, timeout: float) -> str:
-    from cassandra import DriverException
-
-    from runner.cassandra.client import open_session
-
     session = open_session([HOST], port, login, timeout)
     try:
-        row = session.execute("SELECT release_version FROM system.local").one()
+        with driver_errors(f"asking Cassandra on {HOST}:{port} for its version"):
+            row = session.execute("SELECT release_version FROM system.local").one()
         return str(row.release_version)
-    except DriverException as exc:
-        raise ServiceError(f"Cassandra on {HOST}:{port} did not answer: {exc}") from None
     finally:
         session.cluster.shutdown()
 
 
 def _ensure_role(port: int, login: tuple[str, str]) -> None:
-    from runner.cassandra.client import open_session, quote
-
     session = open_session([HOST], port, DEFAULT_SUPERUSER, 10.0)
+    hint = "the node's default superuser cassandra/cassandra must still exist to create it"
     try:
-        session.execute(
-            f"CREATE ROLE IF NOT EXISTS {quote(login[0])} "
-            "WITH PASSWORD = %s AND LOGIN = true AND SUPERUSER = true",
-            (login[1],),
-        )
+        with driver_errors(f"creating the login role '{login[0]}' on {HOST}:{port}", hint):
+            session.execute(
+                f"CREATE ROLE IF NOT EXISTS {quote(login[0])} "
+                "WITH PASSWORD = %s AND LOGIN = true AND SUPERUSER = true",
+                (login[1],),
+            )
     finally:
         session.cluster.shutdown()
 

@@ -15,9 +15,13 @@ from typing import Any
 
 import pytest
 
-from runner.cassandra import client as cassandra
-from runner.local import cassandra_node as nodes
+from runner.cassandra.client import connect, quote
+from runner.cassandra.connector import connector_spark_conf
 from runner.config import CassandraTarget
+from runner.java import ensure_java_home
+from runner.local import cassandra_node as nodes
+from runner.local.maven import ensure_connector_jars
+from runner.paths import state_dir
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PORT_ENV = "RUNNER_TEST_CASSANDRA_PORT"
@@ -30,7 +34,7 @@ class NodeFixture:
 
     target: CassandraTarget
     state_dir: Path | None
-    info: nodes.NodeInfo | None
+    info: nodes.RunningNode | None
 
 
 def _start_node(state_dir: Path, port: int, auth: bool) -> Iterator[NodeFixture]:
@@ -63,13 +67,13 @@ def cassandra_node() -> Iterator[NodeFixture]:
         target = CassandraTarget(port=int(os.environ[PORT_ENV]), keyspace="runner_test")
         yield NodeFixture(target, None, None)
         return
-    yield from _start_node(PROJECT_DIR / ".runner" / "test-cassandra", 9142, auth=False)
+    yield from _start_node(state_dir(PROJECT_DIR, "test-cassandra"), 9142, auth=False)
 
 
 @pytest.fixture(scope="session")
 def cassandra_auth_node() -> Iterator[NodeFixture]:
     """A node with PasswordAuthenticator on 127.0.0.1:9242 (storage 7242), login cassandra."""
-    yield from _start_node(PROJECT_DIR / ".runner" / "test-cassandra-auth", 9242, auth=True)
+    yield from _start_node(state_dir(PROJECT_DIR, "test-cassandra-auth"), 9242, auth=True)
 
 
 @pytest.fixture()
@@ -77,9 +81,9 @@ def cassandra_target(cassandra_node: NodeFixture) -> Iterator[CassandraTarget]:
     """The test node's target with a fresh keyspace, dropped after the test."""
     keyspace = f"t_{uuid.uuid4().hex[:12]}"
     yield cassandra_node.target.model_copy(update={"keyspace": keyspace})
-    session = cassandra.connect(cassandra_node.target)
+    session = connect(cassandra_node.target)
     try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {cassandra.quote(keyspace)}")
+        session.execute(f"DROP KEYSPACE IF EXISTS {quote(keyspace)}")
     finally:
         session.cluster.shutdown()
 
@@ -91,7 +95,7 @@ def spark_cassandra(request: pytest.FixtureRequest, cassandra_node: NodeFixture)
     `write_mart` passes the connection settings with every read and write, so the session only
     needs the jars; the `cass` catalog points at the test node when this fixture builds it.
     """
-    os.environ["JAVA_HOME"] = str(nodes.JAVA_HOME)
+    ensure_java_home()
     try:
         shared = request.getfixturevalue("spark")
     except pytest.FixtureLookupError:
@@ -103,7 +107,7 @@ def spark_cassandra(request: pytest.FixtureRequest, cassandra_node: NodeFixture)
         return
     from pyspark.sql import SparkSession
 
-    jars = nodes.ensure_connector_jars(PROJECT_DIR)
+    jars = ensure_connector_jars(PROJECT_DIR)
     builder = (
         SparkSession.builder.master("local[2]")
         .appName("runner-tests-cassandra")
@@ -113,7 +117,7 @@ def spark_cassandra(request: pytest.FixtureRequest, cassandra_node: NodeFixture)
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.session.timeZone", "UTC")
     )
-    for key, value in cassandra.connector_spark_conf(cassandra_node.target, jars).items():
+    for key, value in connector_spark_conf(cassandra_node.target, jars).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")

@@ -14,10 +14,11 @@ import pytest
 from pydantic import SecretStr
 from pyspark.sql import types as T
 
-from runner.cassandra import client as cassandra
-from runner.local import cassandra_node as nodes
+from runner.cassandra.client import connect
+from runner.cassandra.writes import write_mart
 from runner.config import CASSANDRA_PASSWORD_ENV, CASSANDRA_USER_ENV, CassandraTarget, ModelConfig
 from runner.errors import MaterializationError, ServiceError
+from runner.local import cassandra_node as nodes
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +81,7 @@ def _plain(value: Any) -> Any:
 
 
 def _read(target: CassandraTarget, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:
-    session = cassandra.connect(target)
+    session = connect(target)
     try:
         meta = session.execute(
             "SELECT column_name, kind FROM system_schema.columns "
@@ -108,7 +109,7 @@ def _write(
 ) -> int:
     df = spark.createDataFrame(rows, schema)
     options = {"table": "users", "config": USERS_CONFIG, "full_refresh": False, **kw}
-    written = cassandra.write_mart(df, target=target, model_path="models/marts/users.sql", **options)
+    written = write_mart(df, target=target, model_path="models/marts/users.sql", **options)
     return written.rows
 
 
@@ -142,7 +143,7 @@ def test_rebuild_from_previous_copy_sends_only_changes(spark_cassandra, cassandr
     previous = spark_cassandra.createDataFrame(rows, USERS)
     new = [r for r in rows if r[0] != "MLB3"] + [_user("MLB42", 42)]
     new[0] = _user("MLB0", 0, segment=9, milestones={"registration": dt.date(2022, 1, 2)})
-    written = cassandra.write_mart(
+    written = write_mart(
         spark_cassandra.createDataFrame(new, USERS), target=cassandra_target, table="users",
         config=USERS_CONFIG, full_refresh=False, model_path="models/marts/users.sql",
         previous=previous,
@@ -151,7 +152,7 @@ def test_rebuild_from_previous_copy_sends_only_changes(spark_cassandra, cassandr
     assert _read(cassandra_target, "users") == {(r[0],): _expected(r) for r in new}
 
     # nothing changed: nothing sent
-    again = cassandra.write_mart(
+    again = write_mart(
         spark_cassandra.createDataFrame(new, USERS), target=cassandra_target, table="users",
         config=USERS_CONFIG, full_refresh=False, model_path="models/marts/users.sql",
         previous=spark_cassandra.createDataFrame(new, USERS),
@@ -194,7 +195,7 @@ def test_rebuild_with_clustering_deletes_partitions_and_rows(spark_cassandra, ca
     assert sorted(stored) == sorted((g, s, o) for s, g, o, _ in kept)  # keys sort by name
     assert all(v["users"] == 100 * v["stage_order"] + 1 for v in stored.values())
 
-    session = cassandra.connect(cassandra_target)
+    session = connect(cassandra_target)
     try:
         orders = session.execute(
             f'SELECT stage_order FROM "{cassandra_target.keyspace}".funnel '
@@ -278,7 +279,7 @@ def test_changed_type_needs_full_refresh(spark_cassandra, cassandra_target):
 def test_invalid_identifier_is_refused(spark_cassandra, cassandra_target):
     df = spark_cassandra.createDataFrame([("MLB1", 1)], "user_id string, `Drop Rate` int")
     with pytest.raises(MaterializationError) as err:
-        cassandra.write_mart(
+        write_mart(
             df,
             table="users",
             config=USERS_CONFIG,
@@ -300,7 +301,7 @@ def test_unreachable_node_is_a_quick_service_error():
     port = _free_port()
     began = time.monotonic()
     with pytest.raises(ServiceError) as err:
-        cassandra.connect(CassandraTarget(port=port))
+        connect(CassandraTarget(port=port))
     assert time.monotonic() - began < 30
     assert f"cannot reach Cassandra at 127.0.0.1:{port}" in str(err.value)
 
@@ -317,7 +318,7 @@ def test_auth_node_accepts_right_and_refuses_wrong_credentials(cassandra_auth_no
     monkeypatch.delenv(CASSANDRA_USER_ENV, raising=False)
     monkeypatch.delenv(CASSANDRA_PASSWORD_ENV, raising=False)
     good = cassandra_auth_node.target
-    session = cassandra.connect(good)
+    session = connect(good)
     try:
         assert session.execute("SELECT release_version FROM system.local").one()
     finally:
@@ -325,14 +326,14 @@ def test_auth_node_accepts_right_and_refuses_wrong_credentials(cassandra_auth_no
 
     secret = "n0t-the-Passw0rd"
     with pytest.raises(ServiceError) as err:
-        cassandra.connect(good.model_copy(update={"password": SecretStr(secret)}))
+        connect(good.model_copy(update={"password": SecretStr(secret)}))
     assert str(err.value).startswith(
         "Cassandra authentication failed for user 'cassandra' at 127.0.0.1:9242"
     )
     assert secret not in _error_texts(err.value)
 
     with pytest.raises(ServiceError, match="requires authentication"):
-        cassandra.connect(good.model_copy(update={"username": None, "password": None}))
+        connect(good.model_copy(update={"username": None, "password": None}))
 
 
 def test_auth_node_password_from_environment(cassandra_auth_node, monkeypatch):
@@ -340,7 +341,7 @@ def test_auth_node_password_from_environment(cassandra_auth_node, monkeypatch):
     monkeypatch.setenv(CASSANDRA_PASSWORD_ENV, "wrong-from-env")
     target = cassandra_auth_node.target.model_copy(update={"username": None, "password": None})
     with pytest.raises(ServiceError) as err:
-        cassandra.connect(target)
+        connect(target)
     assert "authentication failed for user 'cassandra'" in str(err.value)
     assert "wrong-from-env" not in _error_texts(err.value)
 

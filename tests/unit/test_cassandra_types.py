@@ -1,4 +1,5 @@
-"""Fast checks of the pure parts of runner/cassandra.py: types, names, keys, DDL, schema changes."""
+"""Fast checks of the pure parts of runner/cassandra/: types, names, keys, DDL, schema changes,
+connector settings and delete batches."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import types as T
 
-from runner.cassandra import client as cassandra
-from runner.cassandra.client import (
+from runner.cassandra import client, connector, schema, writes
+from runner.cassandra.connector import connector_options, connector_spark_conf
+from runner.cassandra.schema import (
     TableSpec,
     cql_type,
     create_table_cql,
@@ -17,8 +19,9 @@ from runner.cassandra.client import (
     table_spec,
     validate_identifier,
 )
+from runner.cassandra.writes import DELETE_BATCH_ROWS, delete_statements
 from runner.config import CassandraTarget, ModelConfig
-from runner.errors import MaterializationError
+from runner.errors import MaterializationError, ServiceError
 
 
 @pytest.mark.parametrize(
@@ -192,7 +195,7 @@ def test_connector_spark_conf(tmp_path: Path):
     for name in ("b.jar", "a.jar", "notes.txt"):
         (tmp_path / name).write_text("")
     target = CassandraTarget(hosts=["10.0.0.1", "10.0.0.2"], port=9142, username="app")
-    conf = cassandra.connector_spark_conf(target, tmp_path)
+    conf = connector_spark_conf(target, tmp_path)
     assert conf["spark.jars"] == f"{tmp_path / 'a.jar'},{tmp_path / 'b.jar'}"
     assert conf["spark.sql.catalog.cass"].endswith("CassandraCatalog")
     assert conf["spark.cassandra.connection.host"] == "10.0.0.1,10.0.0.2"
@@ -202,13 +205,14 @@ def test_connector_spark_conf(tmp_path: Path):
     three = target.model_copy(
         update={"replication": {"class": "NetworkTopologyStrategy", "dc1": 3}}
     )
-    assert cassandra.connector_options(three)["spark.cassandra.output.consistency.level"] == (
+    assert connector_options(three)["spark.cassandra.output.consistency.level"] == (
         "LOCAL_QUORUM"
     )
 
 
-def test_doctests():
-    assert doctest.testmod(cassandra).failed == 0
+@pytest.mark.parametrize("module", [client, connector, schema, writes])
+def test_doctests(module):
+    assert doctest.testmod(module).failed == 0
 
 
 @pytest.mark.parametrize(
@@ -239,14 +243,34 @@ def test_table_spec_column_errors(column, message):
 def test_row_deletes_are_batched_per_partition():
     from cassandra.query import BatchStatement, SimpleStatement
 
-    from runner.cassandra.client import DELETE_BATCH_ROWS, _delete_statements
-
     statement = SimpleStatement("DELETE FROM t WHERE p = %s AND c = %s")
     rows = [("a", i) for i in range(DELETE_BATCH_ROWS + 1)] + [("b", 1)]
-    pairs = list(_delete_statements(statement, rows, width=1))
+    pairs = list(delete_statements(statement, rows, width=1))
     assert [type(s) for s, _ in pairs] == [BatchStatement] * 3
     assert [len(s._statements_and_parameters) for s, _ in pairs] == [DELETE_BATCH_ROWS, 1, 1]
     # partition deletes (no clustering) stay single statements
-    assert list(_delete_statements(statement, rows[:2], width=0)) == [
+    assert list(delete_statements(statement, rows[:2], width=0)) == [
         (statement, ("a", 0)), (statement, ("a", 1))
     ]
+
+
+def test_driver_errors_become_service_errors():
+    from cassandra import InvalidRequest
+
+    translate = client.driver_errors("creating the login role 'app'", "use another name")
+    with pytest.raises(ServiceError) as err, translate:
+        raise InvalidRequest("Error from server: code=2200\n  details")
+    assert str(err.value) == (
+        "creating the login role 'app' failed: Error from server: code=2200\nhint: use another name"
+    )
+
+
+def test_failures_name_the_model_and_scrub_secrets():
+    fail = client.Failures("users", "models/marts/users.sql", ["s3cret"])
+    translate = fail.translate(MaterializationError, "writing to ks.users", "run again")
+    with pytest.raises(MaterializationError) as err, translate:
+        raise RuntimeError("login app/s3cret refused\n\tat Foo.bar")
+    assert str(err.value) == (
+        "models/marts/users.sql: model 'users': writing to ks.users failed: "
+        "login app/***** refused\nhint: run again"
+    )
