@@ -105,7 +105,7 @@ def chart_latencies(project: Path, rounds: int) -> dict[str, Any]:
     import yaml
 
     from runner.config import load_project_config, load_target
-    from runner.superset.sync import DEFAULT_LOGIN, SupersetClient
+    from runner.superset.client import DEFAULT_LOGIN, SupersetClient
 
     config = load_project_config(project)
     target = load_target(project, config.profile or config.name, "bench", project)

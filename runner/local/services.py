@@ -1,25 +1,36 @@
 """The services a target needs, in order: Cassandra, then the Spark Thrift Server and Superset.
 
 Only targets whose service is `managed: true` (the default `dev`) get local services started;
-any other target is only checked, and an unreachable service is a ServiceError.
+any other target is only checked, and an unreachable service is a ServiceError. `setup`
+installs, once, everything the local services need.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.cassandra.client import connect
+from runner.cassandra.connector import connector_spark_conf
 from runner.config import Target
+from runner.errors import ServiceError
+from runner.local import cassandra_node, maven, superset_server, superset_venv, thrift
+from runner.paths import state_dir
+from runner.results import Callback, Info, NodeStatus, ResourceType, RunResult
+from runner.spark import class_archive
+from runner.superset import sync as superset_sync
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from runner.build import Event, RunResult
+    from runner.compile import CompiledProject
 
-STATE_DIR = ".runner"
+CHROMIUM_PACKAGE = "chromium"
 
 
 @dataclass(frozen=True)
@@ -32,37 +43,26 @@ class ServiceLine:
     detail: str
 
 
-def state_dir(project_dir: Path, name: str) -> Path:
-    return project_dir / STATE_DIR / name
+def _cassandra_dir(project_dir: Path) -> Path:
+    return state_dir(project_dir, "cassandra")
 
 
-def _info(callback: Callable[[Event], None], message: str) -> None:
-    from runner.build import Info
-
-    callback(Info(message))
-
-
-def prepare_cassandra(
-    project_dir: Path, target: Target, callback: Callable[[Event], None]
-) -> dict[str, str]:
+def prepare_cassandra(project_dir: Path, target: Target, callback: Callback) -> dict[str, str]:
     """Make Cassandra usable for a build; returns the Spark settings of the connector."""
-    from runner.cassandra import client as cassandra
-    from runner.local import cassandra_node
-
     assert target.cassandra is not None
     cass = target.cassandra
     if cass.managed:
-        status = cassandra_node.status(state_dir(project_dir, "cassandra"))
-        if not status.running:
-            _info(callback, "Starting the local Cassandra node (127.0.0.1) ...")
+        running = cassandra_node.status(_cassandra_dir(project_dir)).running
+        if not running:
+            callback(Info("Starting the local Cassandra node (127.0.0.1) ..."))
         started = time.perf_counter()
-        node = cassandra_node.ensure_running(state_dir(project_dir, "cassandra"), cass)
-        if not status.running:
-            _info(callback, f"Cassandra {node.version} ready in {time.perf_counter() - started:.1f}s")
+        node = cassandra_node.ensure_running(_cassandra_dir(project_dir), cass)
+        if not running:
+            seconds = time.perf_counter() - started
+            callback(Info(f"Cassandra {node.version} ready in {seconds:.1f}s"))
     else:
-        cassandra.connect(cass).cluster.shutdown()
-    jars = cassandra_node.ensure_connector_jars(project_dir)
-    return cassandra.connector_spark_conf(cass, jars)
+        connect(cass).cluster.shutdown()
+    return connector_spark_conf(cass, maven.ensure_connector_jars(project_dir))
 
 
 def apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
@@ -72,14 +72,12 @@ def apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
             spark.conf.set(key, value)
 
 
-def record_build(target: Target, run: RunResult, callback: Callable[[Event], None]) -> None:
+def record_build(target: Target, run: RunResult, callback: Callback) -> None:
     """Write one row per build to `<keyspace>.build_info` (the dashboard shows the last one)."""
-    from runner.cassandra import client as cassandra
-
     assert target.cassandra is not None
     ks = target.cassandra.keyspace
-    models = [r for r in run.results if r.resource_type == "model"]
-    session = cassandra.connect(target.cassandra)
+    models = [r for r in run.results if r.resource_type == ResourceType.MODEL]
+    session = connect(target.cassandra)
     try:
         session.execute(
             f'CREATE TABLE IF NOT EXISTS "{ks}".build_info (build_id text PRIMARY KEY, '
@@ -95,84 +93,73 @@ def record_build(target: Target, run: RunResult, callback: Callable[[Event], Non
                 run.started_at,
                 run.target,
                 run.command,
-                sum(1 for r in models),
-                sum(1 for r in models if r.status == "success"),
-                sum(1 for r in models if r.status == "error"),
-                sum(1 for r in models if r.status == "skipped"),
+                len(models),
+                sum(1 for r in models if r.status == NodeStatus.SUCCESS),
+                sum(1 for r in models if r.status == NodeStatus.ERROR),
+                sum(1 for r in models if r.status == NodeStatus.SKIPPED),
             ),
         )
     finally:
         session.cluster.shutdown()
 
 
-def up(project_dir: Path, target: Target, callback: Callable[[Event], None]) -> dict[str, Any]:
+def up(project_dir: Path, target: Target, callback: Callback) -> dict[str, Any]:
     """Start every managed service of the target, in order; returns their addresses."""
-    from runner.local import cassandra_node
-
     out: dict[str, Any] = {}
     if target.cassandra is not None and target.cassandra.managed:
         started = time.perf_counter()
-        node = cassandra_node.ensure_running(state_dir(project_dir, "cassandra"), target.cassandra)
+        node = cassandra_node.ensure_running(_cassandra_dir(project_dir), target.cassandra)
         out["cassandra"] = f"{node.address} (Cassandra {node.version})"
-        _info(callback, f"cassandra  {out['cassandra']}  ready in {time.perf_counter() - started:.1f}s")
+        _ready(callback, "cassandra", out["cassandra"], started)
     if target.superset is not None and target.superset.managed:
-        from runner.local import superset_server as superset_service
-
         if target.cassandra is not None:
             started = time.perf_counter()
-            thrift = superset_service.ensure_thrift(project_dir, target.cassandra, target.superset)
-            out["thrift"] = thrift.url
-            _info(callback, f"thrift     {thrift.url}  ready in {time.perf_counter() - started:.1f}s")
+            out["thrift"] = thrift.ensure_thrift(project_dir, target.cassandra, target.superset).url
+            _ready(callback, "thrift", out["thrift"], started)
         started = time.perf_counter()
-        sup = superset_service.ensure_superset(project_dir, target.superset)
-        out["superset"] = sup.url
-        _info(callback, f"superset   {sup.url}  ready in {time.perf_counter() - started:.1f}s")
+        out["superset"] = superset_server.ensure_superset(project_dir, target.superset).url
+        _ready(callback, "superset", out["superset"], started)
     return out
 
 
+def _ready(callback: Callback, name: str, address: str, started: float) -> None:
+    callback(Info(f"{name:<10} {address}  ready in {time.perf_counter() - started:.1f}s"))
+
+
 def down(project_dir: Path) -> list[str]:
-    """Stop every service this project started (by PID file)."""
-    from runner.local import cassandra_node
+    """Stop every service this project started (by PID file).
 
-    stopped: list[str] = []
-    try:
-        from runner.local import superset_server as superset_service
-
-        superset_service.stop_all(project_dir)
-        stopped.append("superset, thrift")
-    except ImportError:
-        pass
-    cassandra_node.stop(state_dir(project_dir, "cassandra"))
-    stopped.append("cassandra")
+    Returns:
+        The names of the services that were running and are now stopped.
+    """
+    stopped = [
+        name
+        for name, stop in (("superset", superset_server.stop), ("thrift", thrift.stop))
+        if stop(project_dir)
+    ]
+    if cassandra_node.stop(_cassandra_dir(project_dir)):
+        stopped.append("cassandra")
     return stopped
 
 
 def status(project_dir: Path) -> list[ServiceLine]:
-    from runner.local import cassandra_node
-
-    st = cassandra_node.status(state_dir(project_dir, "cassandra"))
+    """One line per local service: running or not, where, and its version or log."""
+    node = cassandra_node.status(_cassandra_dir(project_dir))
     lines = [
         ServiceLine(
             "cassandra",
-            st.running,
-            getattr(st, "address", None) or "127.0.0.1:9042",
-            f"version {getattr(st, 'version', None) or '?'}, data {getattr(st, 'data_dir', '?')}",
+            node.running,
+            node.address or "127.0.0.1:9042",
+            f"version {node.version or '?'}, data {node.data_dir}",
         )
     ]
-    try:
-        from runner.local import superset_server as superset_service
-
-        for s in superset_service.status(project_dir):
-            lines.append(ServiceLine(s.name, s.running, s.url, getattr(s, "detail", "")))
-    except ImportError:
-        pass
+    for svc in (thrift.status(project_dir), superset_server.status(project_dir)):
+        lines.append(ServiceLine(svc.name, svc.running, svc.url, svc.detail))
     return lines
 
 
-def sync_dashboards(cp: Any, callback: Callable[[Event], None]) -> Any:
+def sync_dashboards(cp: CompiledProject, callback: Callback) -> superset_sync.SyncResult:
     """Bring up Superset (managed targets only) and apply dashboards/ with the models' docs."""
-    from runner.superset import sync as superset
-
     target = cp.target
     assert target.superset is not None
     if target.superset.managed:
@@ -184,41 +171,59 @@ def sync_dashboards(cp: Any, callback: Callable[[Event], None]) -> Any:
     keyspace = target.cassandra.keyspace if target.cassandra else "default"
     dashboards_dir = cp.project.dir / cp.project.config.dashboard_paths[0]
     started = time.perf_counter()
-    result = superset.sync_dashboards(
-        target.superset, dashboards_dir, cassandra_keyspace=keyspace, model_docs=docs
+    result = superset_sync.sync_dashboards(
+        target.superset,
+        dashboards_dir,
+        cassandra_keyspace=keyspace,
+        model_docs=docs,
+        project_dir=cp.project.dir,
     )
-    _info(callback, f"Superset synced in {time.perf_counter() - started:.1f}s")
+    callback(Info(f"Superset synced in {time.perf_counter() - started:.1f}s"))
     return result
 
 
-def setup(project_dir: Path, callback: Callable[[Event], None]) -> None:
-    """Install what the services need, once: Maven jars, the Spark class archive, the Superset
-    venv, Chromium."""
-    import os
-    import shutil
-    import subprocess
-
-    from runner.local import cassandra_node
-
-    started = time.perf_counter()
-    cassandra_node.ensure_jars(project_dir)
-    cassandra_node.ensure_connector_jars(project_dir)
-    _info(callback, f"Cassandra and connector jars ready ({time.perf_counter() - started:.1f}s)")
-    from runner.spark.class_archive import ensure_archive
-
-    started = time.perf_counter()
-    ensure_archive(project_dir)
-    _info(callback, f"Spark class archive ready ({time.perf_counter() - started:.1f}s)")
-    try:
-        from runner.local import superset_server as superset_service
-    except ImportError:
-        superset_service = None  # type: ignore[assignment]
-    if superset_service is not None and hasattr(superset_service, "ensure_venv"):
+def setup(project_dir: Path, callback: Callback) -> None:
+    """Install what the services need, once: the Maven jars, the Spark class archive, the
+    Superset venv and Chromium. Each step is skipped when its result is already there."""
+    steps = (
+        ("Cassandra jars", maven.ensure_cassandra_jars),
+        ("Spark-Cassandra connector jars", maven.ensure_connector_jars),
+        ("Spark class archive", class_archive.ensure_archive),
+        ("Superset environment", superset_venv.ensure_superset_venv),
+    )
+    for label, install in steps:
         started = time.perf_counter()
-        superset_service.ensure_venv(project_dir)
-        _info(callback, f"Superset environment ready ({time.perf_counter() - started:.1f}s)")
-    if shutil.which("chromium") is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        _info(callback, "Installing Chromium (headless dashboard screenshots) ...")
-        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True,
-                       capture_output=True)
+        install(project_dir)
+        callback(Info(f"{label} ready ({time.perf_counter() - started:.1f}s)"))
+    started = time.perf_counter()
+    if ensure_chromium() is None:
+        hint = f"`sudo apt-get install {CHROMIUM_PACKAGE}` (for dashboard screenshots)"
+        callback(Info(f"Chromium is missing and only root can install it: run {hint}"))
+    else:
+        callback(Info(f"Chromium ready ({time.perf_counter() - started:.1f}s)"))
+
+
+def ensure_chromium() -> Path | None:
+    """Chromium (headless dashboard screenshots), installed with apt-get when missing and root.
+
+    Returns:
+        The chromium executable, or None when it is missing and this user cannot install it.
+
+    Raises:
+        ServiceError: apt-get failed.
+    """
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return Path(found)
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return None
+    for cmd in (["apt-get", "update", "-qq"],
+                ["apt-get", "install", "-y", "-qq", CHROMIUM_PACKAGE]):  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+            raise ServiceError(f"`{' '.join(cmd)}` failed: {last}")
+    found = shutil.which("chromium")
+    if found is None:
+        raise ServiceError(f"apt-get installed {CHROMIUM_PACKAGE} but `chromium` is not on PATH")
+    return Path(found)

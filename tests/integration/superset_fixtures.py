@@ -1,7 +1,8 @@
 """Session fixtures for the Superset integration tests: real Cassandra, Thrift and Superset.
 
 The lead's `conftest.py` imports these. `superset_stack` starts the Spark Thrift Server and
-Superset once per test run through `runner.local.superset_server` and stops only what it started.
+Superset once per test run through `runner.local.thrift` and `runner.local.superset_server` and
+stops only what it started.
 Until the real marts exist, `superset_marts` writes tables with the exact mart schema
 (docs/CONTRACTS.md) and deterministic rows into a throwaway keyspace.
 
@@ -33,15 +34,11 @@ import pytest
 
 from runner.config import CassandraTarget, SupersetTarget
 from runner.errors import ServiceError
-from runner.local.superset_server import (
-    ServiceInfo,
-    ensure_superset,
-    ensure_superset_venv,
-    ensure_thrift,
-    hive_query,
-    status,
-    stop_all,
-)
+from runner.local import superset_server, thrift
+from runner.local.processes import ServiceInfo
+from runner.local.superset_server import ensure_superset
+from runner.local.superset_venv import ensure_superset_venv
+from runner.local.thrift import ensure_thrift, hive_query, thrift_process
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
@@ -318,6 +315,7 @@ def create_test_marts(session: Session, keyspace: str, *, users: int = 400) -> N
                         "description",
                     ),
                     r,
+                    strict=True,
                 )
             )
             for r in DATA_QUALITY
@@ -339,13 +337,13 @@ def create_test_marts(session: Session, keyspace: str, *, users: int = 400) -> N
         ],
     }
     for table, rows in tables.items():
-        cols = list(rows[0])
-        names = ", ".join(f'"{c}"' for c in cols)
+        columns = list(rows[0])
+        names = ", ".join(f'"{c}"' for c in columns)
         stmt = session.prepare(
-            f"INSERT INTO {keyspace}.{table} ({names}) VALUES ({', '.join('?' * len(cols))})"
+            f"INSERT INTO {keyspace}.{table} ({names}) VALUES ({', '.join('?' * len(columns))})"
         )
         for row in rows:
-            session.execute(stmt, [row[c] for c in cols])
+            session.execute(stmt, [row[c] for c in columns])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,11 +352,12 @@ def create_test_marts(session: Session, keyspace: str, *, users: int = 400) -> N
 
 def _thrift_cassandra() -> tuple[str, int] | None:
     """The Cassandra a running managed Thrift server reads (its catalog is fixed at start)."""
-    if not any(s.running for s in status(PROJECT_DIR) if s.name == "thrift"):
+    if not thrift.status(PROJECT_DIR).running:
         return None
     conf = dict(
         line.split(" ", 1) for line in
-        (PROJECT_DIR / ".runner" / "thrift" / "spark.conf").read_text().splitlines() if " " in line
+        (thrift_process(PROJECT_DIR).state_dir / "spark.conf").read_text().splitlines()
+        if " " in line
     )  # fmt: skip
     host = conf["spark.cassandra.connection.host"].split(",")[0]
     return host, int(conf.get("spark.cassandra.connection.port", "9042"))
@@ -404,7 +403,8 @@ def superset_marts(
     seen: set[str] = set()
     while time.monotonic() < deadline and not set(MART_DDL) <= seen:
         try:
-            seen = {row[1] for row in hive_query(python, "127.0.0.1", 10000, sql)[0]}
+            port = superset_stack.superset.thrift_port
+            seen = {str(row[1]) for row in hive_query(python, "127.0.0.1", port, sql)[0]}
         except ServiceError:
             pass
         time.sleep(0.5)
@@ -421,10 +421,11 @@ def superset_stack(superset_cassandra: CassandraTarget) -> Iterator[SupersetStac
     thrift_info = ensure_thrift(PROJECT_DIR, superset_cassandra, superset)
     superset_info = ensure_superset(PROJECT_DIR, superset)
     yield SupersetStack(PROJECT_DIR, superset, superset_cassandra, thrift_info, superset_info)
-    started = tuple(i.name for i in (superset_info, thrift_info) if i.started)
-    if started:
-        stop_all(PROJECT_DIR, names=started)
-    assert not any(s.running for s in status(PROJECT_DIR) if s.name in started)
+    services = {"superset": superset_server, "thrift": thrift}
+    started = [services[i.name] for i in (superset_info, thrift_info) if i.started]
+    for service in started:
+        service.stop(PROJECT_DIR)
+    assert not any(service.status(PROJECT_DIR).running for service in started)
 
 
 # ---------------------------------------------------------------------------------------------

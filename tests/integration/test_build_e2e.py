@@ -139,7 +139,7 @@ def test_output_shows_progress_summary_and_dashboard(e2e):
 
 
 def test_overview_and_funnel_charts_equal_cassandra(e2e, superset_stack):
-    from runner.superset.sync import SupersetClient
+    from runner.superset.client import SupersetClient
 
     user, password = superset_stack.superset.credentials()
     client = SupersetClient(superset_stack.superset.url, user or "admin", password or "admin")

@@ -17,10 +17,15 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from runner.cli import main
 from runner.errors import SupersetError
-from runner.superset.sync import SupersetClient, SyncResult, sync_dashboards
-from runner.local.superset_server import ensure_superset_venv
+from runner.local import maven, superset_venv
+from runner.paths import state_dir
+from runner.spark import class_archive
+from runner.superset.client import SupersetClient, login_of
+from runner.superset.sync import SyncResult, sync_dashboards
 from tests.integration import superset_fixtures
 from tests.integration.superset_fixtures import (
     ERROR_TEXTS,
@@ -40,7 +45,6 @@ pytestmark = pytest.mark.slow
 DASHBOARDS = PROJECT_DIR / "dashboards"
 TARGET = PROJECT_DIR / "target"
 SCREENSHOT = TARGET / "screenshots" / "fintech-onboarding.png"
-DEFAULT_LOGIN = ("admin", "admin")
 
 
 def _copy_dashboards(dest: Path, slug: str, drop_chart: str | None = None) -> Path:
@@ -56,14 +60,29 @@ def _copy_dashboards(dest: Path, slug: str, drop_chart: str | None = None) -> Pa
     return dest
 
 
+def test_setup_installs_every_tool() -> None:
+    """`runner setup` installs the jars, the Spark class archive, the Superset venv, Chromium.
+
+    First in this file, before any fixture installs the venv on its own.
+    """
+    result = CliRunner().invoke(main, ["setup", "--project-dir", str(PROJECT_DIR)])
+    assert result.exit_code == 0, result.output
+    assert superset_venv.venv_ready(PROJECT_DIR)
+    assert superset_venv.venv_python(PROJECT_DIR).is_file()
+    assert any((state_dir(PROJECT_DIR, "cassandra") / "lib").glob("cassandra-all-*.jar"))
+    assert maven.ensure_connector_jars(PROJECT_DIR)  # already there: no download
+    assert class_archive.archive_path(PROJECT_DIR).is_file()
+    assert "Superset environment ready" in result.output
+    assert shutil.which("chromium") or "Chromium is missing" in result.output
+
+
 def _login(stack: SupersetStack) -> tuple[str, str]:
-    user, password = stack.superset.credentials()
-    return user or DEFAULT_LOGIN[0], password or DEFAULT_LOGIN[1]
+    return login_of(stack.superset)
 
 
 @pytest.fixture(scope="module")
 def client(superset_stack: SupersetStack) -> SupersetClient:
-    return SupersetClient(superset_stack.superset.url, *_login(superset_stack))
+    return SupersetClient.for_target(superset_stack.superset)
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +254,7 @@ def test_dashboard_screenshot(
     assert "Fintech onboarding" in text and "Users in population" in text
     assert not [e for e in ERROR_TEXTS if e in text], text[:2000]
     assert state["charts"] == len(result.chart_ids) and state["loading"] == 0
-    stats = image_stats(ensure_superset_venv(PROJECT_DIR), SCREENSHOT)
+    stats = image_stats(superset_venv.ensure_superset_venv(PROJECT_DIR), SCREENSHOT)
     assert stats["stddev"] > 10 and stats["colors"] > 50, stats
 
 
@@ -250,8 +269,9 @@ def test_no_credentials_in_outputs(
     literal = [s for s in secrets if s != user and len(s) >= 6]
     leak = re.compile(r"""password["']?[ \t]*[:=][ \t]*["']?(?!\*)\w""", re.IGNORECASE)
     files = [p for p in TARGET.rglob("*") if p.is_file() and p.suffix != ".png"]
-    for log in ("superset/gunicorn.log", "superset/init.log", "thrift/thrift.log"):
-        files.append(PROJECT_DIR / ".runner" / log)
+    for service, log in (("superset", "gunicorn.log"), ("superset", "init.log"),
+                         ("thrift", "thrift.log")):  # fmt: skip
+        files.append(state_dir(PROJECT_DIR, service) / log)
     for path in files:
         if not path.exists():
             continue

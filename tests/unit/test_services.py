@@ -1,0 +1,95 @@
+"""`runner setup`, `down` and `status` of runner.local.services, with the installers replaced by
+recorders (no Maven, pip or apt-get)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner.local import maven, services, superset_venv
+from runner.results import Event, Info
+from runner.spark import class_archive
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def installers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace every installer `setup` should call; returns the names in call order."""
+    calls: list[str] = []
+    for module, name in (
+        (maven, "ensure_cassandra_jars"),
+        (maven, "ensure_connector_jars"),
+        (class_archive, "ensure_archive"),
+        (superset_venv, "ensure_superset_venv"),
+    ):
+        monkeypatch.setattr(module, name, lambda project_dir, name=name: calls.append(name))
+    return calls
+
+
+def test_setup_installs_jars_archive_superset_and_chromium(
+    installers: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def chromium() -> Path:
+        installers.append("chromium")
+        return tmp_path
+
+    monkeypatch.setattr(services, "ensure_chromium", chromium)
+    events: list[Event] = []
+    services.setup(tmp_path, events.append)
+    assert installers == [
+        "ensure_cassandra_jars",
+        "ensure_connector_jars",
+        "ensure_archive",
+        "ensure_superset_venv",
+        "chromium",
+    ]
+    messages = [e.message for e in events if isinstance(e, Info)]
+    assert any(m.startswith("Superset environment ready") for m in messages)
+    assert any(m.startswith("Chromium ready") for m in messages)
+
+
+def test_setup_says_how_to_install_chromium_without_root(
+    installers: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(services, "ensure_chromium", lambda: None)
+    events: list[Event] = []
+    services.setup(tmp_path, events.append)
+    assert isinstance(events[-1], Info)
+    assert "sudo apt-get install chromium" in events[-1].message
+
+
+def test_chromium_is_not_installed_by_a_non_root_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services.shutil, "which", lambda name: None)
+    monkeypatch.setattr(services.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(services.subprocess, "run", pytest.fail)
+    assert services.ensure_chromium() is None
+
+
+def test_down_and_status_of_a_project_without_services(tmp_path: Path) -> None:
+    assert services.down(tmp_path) == []
+    lines = services.status(tmp_path)
+    assert [(line.name, line.running) for line in lines] == [
+        ("cassandra", False),
+        ("thrift", False),
+        ("superset", False),
+    ]
+
+
+def test_superset_venv_pins_are_found(tmp_path: Path) -> None:
+    # The runner's own tools/ folder, for a project that has none.
+    assert superset_venv.requirements_file(tmp_path) == ROOT / "tools" / "superset" / (
+        "requirements.txt"
+    )
+    assert not superset_venv.venv_ready(tmp_path)
+
+
+def test_services_import_neither_build_nor_cli() -> None:
+    # runner.build imports services: the other way round would be an import cycle.
+    code = "import sys, runner.local.services; print(sorted(m for m in sys.modules if m in "
+    code += "('runner.build', 'runner.cli')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
