@@ -3,9 +3,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-export JAVA_HOME ?= /usr/lib/jvm/java-17-openjdk-amd64
 
-.PHONY: setup demo test test-unit up down clean bench
+.PHONY: setup demo test test-unit check up down clean bench
 
 $(BIN)/runner: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +18,12 @@ setup: $(BIN)/runner  ## Python env, Maven jars, Superset env, Chromium (for scr
 demo: setup  ## The main job: local Cassandra + Superset, build every model, sync the dashboard
 	$(BIN)/runner build
 
-test: setup  ## The whole test suite (what CI runs)
+test: setup check  ## The whole test suite (what CI runs): static checks, then pytest
 	$(BIN)/python -m pytest
+
+check: $(BIN)/runner  ## Static gates: ruff and mypy on runner/ (doctests run inside pytest)
+	$(BIN)/ruff check runner
+	$(BIN)/mypy
 
 test-unit: $(BIN)/runner  ## Fast tests only (no Spark, no services)
 	$(BIN)/python -m pytest tests/unit

@@ -5,7 +5,8 @@ Carries `metadata.schema_version`; fields are only ever added within a version.
 run_results.json:
   {metadata: {schema_version, runner_version, target}, args: {command, select, exclude, vars,
    full_refresh, fail_fast, store_failures, target, ...}, started_at, finished_at, elapsed_time,
-   success, interrupted, phases: {name: seconds}, results: [result]}
+   success, interrupted, signal (SIGINT | SIGTERM | null), errors (failures outside any node,
+   e.g. a service that died), phases: {name: seconds}, results: [result]}
   One result per node the command planned, in run order:
   {unique_id, resource_type, status, message, execution_time, rows_affected, materialized,
    timing, failures}
@@ -56,6 +57,7 @@ def run_results(cfg: RunConfig, run: RunResult) -> dict[str, Any]:
         "elapsed_time": (run.finished_at - run.started_at).total_seconds(),
         "success": run.success,
         "interrupted": run.interrupted,
+        "signal": run.signal or None,
         "errors": list(run.errors),
         "phases": run.phases,
         "results": [

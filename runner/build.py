@@ -124,7 +124,8 @@ def run_build(
             results += [_skipped(cp, s, reason) for s in steps[len(results):]]
         run = RunResult(
             cfg.command, started_at, datetime.now(UTC), results, cp.target.name, phases,
-            interrupted=watch.received, errors=tuple(errors),
+            interrupted=watch.received, signal=watch.signal_name if watch.received else "",
+            errors=tuple(errors),
         )
         write_manifest(cp)
         artifacts.write_run_results(cp.project.target_dir, cfg, run)

@@ -149,9 +149,9 @@ def _execute_config(cfg: RunConfig) -> tuple[CompiledProject, RunResult]:
         log(f"Failing rows of {len(stored)} tests stored under "
             f"{cp.project.target_dir / 'test_failures'}")
     if run.interrupted:
-        err_console.print("[yellow]Interrupted.[/yellow] run_results.json records what was done; "
-                          "`runner retry` runs the rest.")
-        raise Exit(130)
+        err_console.print(f"[yellow]Interrupted ({run.signal or 'SIGINT'}).[/yellow] "
+                          "run_results.json records what was done; `runner retry` runs the rest.")
+        raise Exit(143 if run.signal == "SIGTERM" else 130)
     return cp, run
 
 

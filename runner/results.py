@@ -58,6 +58,7 @@ class RunResult:
     target: str
     phases: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False  # SIGINT/SIGTERM stopped the run; the rest is skipped
+    signal: str = ""  # which one: "SIGINT" | "SIGTERM"
     errors: tuple[str, ...] = ()  # failures outside any node (a service died, the sync failed)
 
     @property

@@ -167,7 +167,11 @@ def _slow_project(root: Path) -> Path:
     return root
 
 
-def test_sigint_mid_build_leaves_every_mart_old_or_new(tmp_path, run_runner, mart_reader):
+@pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_build_leaves_every_mart_old_or_new(tmp_path, run_runner, mart_reader, sig,
+                                                       exit_code):
+    """Ctrl-C, or a scheduler's SIGTERM, stops the build cleanly: run_results written, marts
+    old or new, no staged folder left."""
     project = _slow_project(tmp_path / "slow")
     assert run_runner(["run"], project_dir=project).exit_code == 0  # every mart at version 1
     marts = ["m1", "m2", "m3", "m4"]
@@ -184,23 +188,49 @@ def test_sigint_mid_build_leaves_every_mart_old_or_new(tmp_path, run_runner, mar
         output.append(line)
         if "START table model m2" in line:
             time.sleep(1.0)
-            os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C does: the whole process group
+            os.killpg(proc.pid, sig)  # as Ctrl-C (or a scheduler) does: the whole group
             break
     output += proc.stdout.readlines()
     code = proc.wait(timeout=120)
     text = "".join(output)
 
-    assert code == 130, text
+    assert code == exit_code, text
     assert "Traceback" not in text
+    name = signal.Signals(sig).name
     data = json.loads((project / "target" / "run_results.json").read_text())
     assert data["interrupted"] is True and data["success"] is False
+    assert data["signal"] == name
     statuses = [(r["unique_id"], r["status"], r["message"]) for r in data["results"]]
     assert statuses[0][:2] == ("model.m1", "success")
-    assert statuses[1] == ("model.m2", "skipped", "interrupted (SIGINT) while running")
-    assert statuses[2:] == [("model.m3", "skipped", "interrupted"),
-                            ("model.m4", "skipped", "interrupted")]
+    assert statuses[1] == ("model.m2", "skipped", f"interrupted ({name}) while running")
+    assert statuses[2:] == [("model.m3", "skipped", f"interrupted ({name})"),
+                            ("model.m4", "skipped", f"interrupted ({name})")]
     # every mart folder reads back, with its old or its new content, and nothing half-written
     assert mart_reader(project, "m1")["version"].tolist() == [2]
     for name in marts[1:]:
         assert mart_reader(project, name)["version"].tolist() == [1]
     assert sorted(p.name for p in (project / "target" / "marts").iterdir()) == marts
+
+
+def test_a_second_build_on_the_same_project_fails_at_once_naming_the_first(tmp_path, run_runner):
+    project = _slow_project(tmp_path / "slow")
+    proc = subprocess.Popen(
+        [str(RUNNER), "run", "--project-dir", str(project), "--vars", "{version: 2, n: 25000}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if "START table model" in line:
+                break
+        second = subprocess.run(
+            [str(RUNNER), "build", "--project-dir", str(project)],
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+    assert second.returncode == 1
+    assert f"Error: another runner (pid {proc.pid}) is building this project" in second.stderr
+    assert "Traceback" not in second.stderr + second.stdout
