@@ -3,8 +3,8 @@
 
 {% macro habit_reached(segment, transaction_days, collections) -%}
 case
-    when {{ segment }} = 2 then coalesce({{ collections }}, 0) >= {{ var('habit_min_collections') | int }}
-    else coalesce({{ transaction_days }}, 0) >= {{ var('habit_min_days') | int }}
+    when {{ segment }} = 2 then coalesce({{ collections }}, 0) >= {{ var('habit_min_collections') }}
+    else coalesce({{ transaction_days }}, 0) >= {{ var('habit_min_days') }}
 end
 {%- endmacro %}
 
@@ -17,8 +17,8 @@ case when size({{ sorted_array }}) >= {{ n }} then element_at({{ sorted_array }}
 
 {% macro habit_date(segment, day_list, collection_dates, first_login_dt) -%}
 {#- The day the threshold was reached (a threshold of 0 is reached at the first login). -#}
-{%- set min_collections = var('habit_min_collections') | int -%}
-{%- set min_days = var('habit_min_days') | int -%}
+{%- set min_collections = var('habit_min_collections') -%}
+{%- set min_days = var('habit_min_days') -%}
 case
     when {{ segment }} = 2
         then {{ nth_element(collection_dates, min_collections) if min_collections > 0 else first_login_dt }}

@@ -11,13 +11,8 @@ end
 
 
 {% macro selected_segments() -%}
-{#- The var `segments` as a list of ints, whether given as a list, one number or '1,2'. -#}
-{%- set value = var('segments') -%}
-{%- if value is none -%}{%- set value = [] -%}
-{%- elif value is number -%}{%- set value = [value] -%}
-{%- elif value is string -%}{%- set value = value.split(',') | map('trim') | reject('equalto', '') | list -%}
-{%- endif -%}
-{{- value | map('int') | join(', ') -}}
+{#- The var `segments` (a list of ints, checked by its var-types: declaration) as '1, 2'. -#}
+{{- var('segments') | join(', ') -}}
 {%- endmacro %}
 
 

@@ -15,6 +15,7 @@ from runner.project import Project, load_project
 from runner.selection import NodeInfo, select
 from runner.sql import check_all, concat_errors
 from runner.templating import CompiledModel, Renderer
+from runner.variables import validate_vars
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,11 @@ class CompiledProject:
 def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProject:
     """Render every model, build the graph, select nodes, sqlglot-check them, write compiled SQL."""
     project = load_project(cfg.project_dir)
+    typed_vars = validate_vars(project, cfg.vars)
     target = load_target(
         project.dir, project.config.profile or project.config.name, cfg.target_name, cfg.profiles_dir
     )
-    renderer = Renderer(project, cfg.vars, full_refresh=cfg.full_refresh)
+    renderer = Renderer(project, typed_vars, full_refresh=cfg.full_refresh)
     compiled = {name: renderer.render(m) for name, m in sorted(project.models.items())}
     compiled = {n: c for n, c in compiled.items() if c.config.enabled}
     _check_enabled_refs(compiled)
@@ -59,9 +61,8 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
         if errors:
             raise concat_errors(errors)
     _write_compiled(project, compiled, selected, tests, selected_tests)
-    merged_vars = {**project.config.vars, **cfg.vars}
     return CompiledProject(
-        project, target, merged_vars, compiled, graph, selected, tests, selected_tests
+        project, target, typed_vars, compiled, graph, selected, tests, selected_tests
     )
 
 

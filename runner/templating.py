@@ -234,15 +234,16 @@ class Renderer:
             return self.vars[name]
         if default is not jinja2.Undefined:
             return default
-        state = self._state
-        raise CompilationError(
-            f"variable '{name}' is not defined",
-            location=Location(state.model.path, _find_line(state.model.raw_sql, rf"var\(\s*['\"]{name}"))
-            if state
-            else None,
-            source=state.model.raw_sql if state else None,
-            hint=f"set it under vars: in runner_project.yml or pass --vars '{{{name}: ...}}'",
+        close = difflib.get_close_matches(name, list(self.vars), n=1)
+        hint = (
+            f"did you mean var('{close[0]}')?"
+            if close
+            else f"set it under vars: in runner_project.yml or pass --vars '{{{name}: ...}}'"
         )
+        message = f"variable '{name}' is not defined"
+        if self._state is None:
+            raise CompilationError(message, hint=hint)
+        raise _error_at(self._state, rf"var\(\s*['\"]{re.escape(name)}", message, hint=hint)
 
     def _is_incremental(self) -> bool:
         state = self._current()

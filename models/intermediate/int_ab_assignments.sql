@@ -20,7 +20,7 @@ select
     ab_bucket,
     case
         when ab_group_source in ('control', 'treatment') then ab_group_source
-        else {{ ab_group('ab_bucket', var('control_share') | float) }}
+        else {{ ab_group('ab_bucket', var('control_share')) }}
     end as ab_group,
     case
         when ab_group_source in ('control', 'treatment') then 'source'

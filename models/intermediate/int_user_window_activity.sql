@@ -18,7 +18,7 @@ window_transactions as (
         on t.user_id = u.user_id
     where t.is_clean
         and datediff(t.transaction_date, u.first_login_dt) >= 0
-        and datediff(t.transaction_date, u.first_login_dt) < {{ var('onboarding_days') | int }}
+        and datediff(t.transaction_date, u.first_login_dt) < {{ var('onboarding_days') }}
 )
 
 select

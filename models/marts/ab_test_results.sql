@@ -3,7 +3,7 @@
     two-proportion z-test, 95% CI of the difference (unpooled SE), and a sample-ratio-mismatch
     check per segment. Undefined statistics are NULL. -#}
 {%- set metrics = ['drop', 'activation', 'setup', 'habit'] -%}
-{%- set control_share = var('control_share') | float -%}
+{%- set control_share = var('control_share') -%}
 with segments as (
     select segment_name from ({{ population_segments() }}) as population_segments
     union all
@@ -108,8 +108,8 @@ select
     p_value,
     ci_low,
     ci_high,
-    p_value < {{ var('alpha') | float }} as significant,
+    p_value < {{ var('alpha') }} as significant,
     srm_chi2,
     srm_p_value,
-    srm_p_value < {{ var('srm_alpha') | float }} as srm_detected
+    srm_p_value < {{ var('srm_alpha') }} as srm_detected
 from with_p_values
