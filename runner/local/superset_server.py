@@ -132,7 +132,11 @@ def ensure_superset(
         "--timeout", "120", "-b", f"{LOOPBACK}:{port}", APP,
     ]  # fmt: skip
     proc = svc.spawn(cmd, url=url, env=env, cwd=svc.state_dir)
-    _wait_health(url, timeout=timeout, svc=svc, proc=proc)
+    try:
+        _wait_health(url, timeout=timeout, svc=svc, proc=proc)
+    except ServiceError:
+        svc.stop()  # else the next run would reuse a server that never got healthy
+        raise
     return ServiceInfo("superset", url, proc.pid, True, time.monotonic() - began, svc.log_file)
 
 

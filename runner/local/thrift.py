@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from runner.config import CassandraTarget, SupersetTarget
 
 THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+HOST_KEY, PORT_KEY = "spark.cassandra.connection.host", "spark.cassandra.connection.port"
 
 HIVE_QUERY_SCRIPT = """\
 import json, sys
@@ -115,11 +116,16 @@ def ensure_thrift(
         )
     pid = svc.live_pid()
     if pid is not None:
+        _refuse_other_cassandra(svc, cassandra_target)
         _check_thrift(python, LOOPBACK, port, url, timeout=timeout, svc=svc)
         return ServiceInfo("thrift", url, pid, False, time.monotonic() - began, svc.log_file)
     refuse_busy_port(port, "superset.thrift_port")
     proc = _start_thrift(project_dir, svc, cassandra_target, port, url)
-    _check_thrift(python, LOOPBACK, port, url, timeout=timeout, svc=svc, proc=proc)
+    try:
+        _check_thrift(python, LOOPBACK, port, url, timeout=timeout, svc=svc, proc=proc)
+    except ServiceError:
+        svc.stop()  # else the next run would reuse a server that never got ready
+        raise
     return ServiceInfo("thrift", url, proc.pid, True, time.monotonic() - began, svc.log_file)
 
 
@@ -131,6 +137,23 @@ def stop(project_dir: Path, timeout: float = 30) -> bool:
 def status(project_dir: Path) -> ServiceStatus:
     """Whether the project's Thrift server runs."""
     return thrift_process(project_dir).status()
+
+
+def _refuse_other_cassandra(svc: ManagedProcess, target: CassandraTarget) -> None:
+    """A running server keeps the Cassandra it started with (its catalog is fixed at start)."""
+    try:
+        lines = (svc.state_dir / "spark.conf").read_text().splitlines()
+    except OSError:
+        return
+    conf = dict(line.split(" ", 1) for line in lines if " " in line)
+    running = (conf.get(HOST_KEY), conf.get(PORT_KEY))
+    wanted = (",".join(target.hosts), str(target.port))
+    if running != wanted:
+        raise ServiceError(
+            f"the running Spark Thrift Server reads Cassandra at {running[0]}:{running[1]}, "
+            f"but the target's is {wanted[0]}:{wanted[1]}",
+            hint="stop it (`runner down`) so it restarts with the target's Cassandra",
+        )
 
 
 def _spark_home() -> Path:

@@ -418,13 +418,17 @@ def superset_marts(
 def superset_stack(superset_cassandra: CassandraTarget) -> Iterator[SupersetStack]:
     """Spark Thrift Server + Superset, started once per run; stops only what it started."""
     superset = SupersetTarget(managed=True, database_name="superset_it")
-    thrift_info = ensure_thrift(PROJECT_DIR, superset_cassandra, superset)
-    superset_info = ensure_superset(PROJECT_DIR, superset)
-    yield SupersetStack(PROJECT_DIR, superset, superset_cassandra, thrift_info, superset_info)
-    services = {"superset": superset_server, "thrift": thrift}
-    started = [services[i.name] for i in (superset_info, thrift_info) if i.started]
-    for service in started:
-        service.stop(PROJECT_DIR)
+    started: list[Any] = []  # the service modules whose process this fixture launched
+    try:
+        # Generous timeouts: the Thrift server's JVM shares 2 cores with the other test JVMs.
+        thrift_info = ensure_thrift(PROJECT_DIR, superset_cassandra, superset, timeout=360)
+        started += [thrift] if thrift_info.started else []
+        superset_info = ensure_superset(PROJECT_DIR, superset, timeout=240)
+        started += [superset_server] if superset_info.started else []
+        yield SupersetStack(PROJECT_DIR, superset, superset_cassandra, thrift_info, superset_info)
+    finally:
+        for service in reversed(started):
+            service.stop(PROJECT_DIR)
     assert not any(service.status(PROJECT_DIR).running for service in started)
 
 
