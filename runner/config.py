@@ -33,6 +33,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class SparkWorker(_Strict):
+    """One worker of a local standalone cluster (`runner up`, spark.managed)."""
+
+    cores: int = Field(1, ge=1, description="Cores the worker offers executors")
+    memory: str = Field("1g", description="Memory the worker offers executors (e.g. 1g, 768m)")
+
+
 class SparkTarget(_Strict):
     """How to get a SparkSession."""
 
@@ -42,6 +49,23 @@ class SparkTarget(_Strict):
     app_name: str = Field("runner", description="Spark application name")
     driver_memory: str = Field("2g", description="spark.driver.memory (local mode: the whole JVM)")
     conf: dict[str, str] = Field(default_factory=dict, description="Extra spark.* settings")
+    managed: bool = Field(
+        False,
+        description="`runner up` starts a standalone master at `master` "
+        "(spark://127.0.0.1:PORT) and `workers` on this machine",
+    )
+    workers: list[SparkWorker] = Field(
+        default_factory=lambda: [SparkWorker(), SparkWorker()],
+        description="The workers of a managed master, each its own JVM",
+    )
+    ui_port: int = Field(
+        8080, description="Web UI of a managed master on 127.0.0.1; worker N uses ui_port + N"
+    )
+
+
+Consistency = Literal[
+    "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"
+]
 
 
 class CassandraTarget(_Strict):
@@ -60,7 +84,15 @@ class CassandraTarget(_Strict):
         None, description=f"Password; else ${CASSANDRA_PASSWORD_ENV}"
     )
     connect_timeout: float = Field(10.0, description="Seconds to wait for the first connection")
-    managed: bool = Field(False, description="A local node the runner starts itself (dev only)")
+    consistency: Consistency | None = Field(
+        None,
+        description="Consistency level of mart writes; default LOCAL_QUORUM "
+        "(LOCAL_ONE when the keyspace has one replica)",
+    )
+    managed: bool = Field(
+        False,
+        description="Local nodes the runner starts itself: one per host (127.0.0.x addresses)",
+    )
 
     def credentials(self) -> tuple[str | None, str | None]:
         user = self.username or os.environ.get(CASSANDRA_USER_ENV) or None

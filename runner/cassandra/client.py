@@ -51,7 +51,10 @@ def first_line(text: str) -> str:
 
 
 def consistency(target: CassandraTarget) -> str:
-    """LOCAL_ONE when there is one replica (a dev node), else LOCAL_QUORUM."""
+    """`cassandra.consistency` of the profile; else LOCAL_ONE when there is one replica (a dev
+    node), else LOCAL_QUORUM."""
+    if target.consistency is not None:
+        return target.consistency
     factors = [int(v) for k, v in target.replication.items() if k != "class" and str(v).isdigit()]
     return "LOCAL_ONE" if max(factors, default=1) <= 1 else "LOCAL_QUORUM"
 
