@@ -131,6 +131,27 @@ class RunningNode:
 
 
 @dataclass(frozen=True)
+class NodeSettings:
+    """Where a node listens and which ring it joins; the defaults make the single dev node.
+
+    Args:
+        host: listen and native-transport address (every 127.x address routes to `lo` on Linux).
+        seeds: addresses of the ring's seed nodes (same storage port); empty: the node itself.
+        cluster_name: a node joins only a ring of the same name.
+        num_tokens: virtual nodes of this node.
+        jvm_options: added after JVM_OPTIONS, where a later flag wins (e.g. `-Xmx512m`).
+        yaml: more cassandra.yaml lines (e.g. `concurrent_compactors: 1`).
+    """
+
+    host: str = HOST
+    seeds: tuple[str, ...] = ()
+    cluster_name: str = "runner-dev"
+    num_tokens: int = 1
+    jvm_options: tuple[str, ...] = ()
+    yaml: str = ""
+
+
+@dataclass(frozen=True)
 class NodeState:
     """What `status()` found in a state folder."""
 
@@ -175,6 +196,7 @@ def start(
     *,
     project_dir: Path | None = None,
     credentials: tuple[str, str] | None = None,
+    settings: NodeSettings | None = None,
 ) -> RunningNode:
     """Launch a node in `state_dir` and wait until `SELECT release_version` answers.
 
@@ -187,10 +209,13 @@ def start(
         project_dir: where `.runner/cassandra/lib` lives; default: the folder above `.runner`
             in `state_dir`, else the current folder.
         credentials: login used for the readiness query when `auth` is on.
+        settings: address, seeds and sizing; default: the single dev node on 127.0.0.1.
 
     Returns:
         The running node, with the seconds it took to answer.
     """
+    settings = settings or NodeSettings()
+    host = settings.host
     layout = _Layout(state_dir.resolve())
     pid = _live_pid(layout)
     if pid is not None:
@@ -199,21 +224,22 @@ def start(
             hint="stop it first (`runner down`) or reuse it",
         )
     for p in (port, storage_port):
-        if processes.port_open(HOST, p):
+        if processes.port_open(host, p):
             raise ServiceError(
-                f"port {HOST}:{p} is already in use by another process",
+                f"port {host}:{p} is already in use by another process",
                 hint="choose other ports (cassandra.port in profiles.yml) or stop that process",
             )
     lib = ensure_cassandra_jars(project_dir or _project_of(layout.state_dir))
     java_home = find_java_home()
     for folder in (layout.conf, layout.data, layout.logs):
         folder.mkdir(parents=True, exist_ok=True)
-    _write_config(layout, port, storage_port, auth)
+    _write_config(layout, port, storage_port, auth, settings)
 
     jamm = sorted(lib.glob("jamm-*.jar"))
     cmd = [
         str(java_bin(java_home)),
         *JVM_OPTIONS,
+        *settings.jvm_options,
         *([f"-javaagent:{jamm[0]}"] if jamm else []),
         _config_arg(layout),
         f"-Dcassandra.logdir={layout.logs}",
@@ -237,17 +263,17 @@ def start(
         cwd=layout.state_dir,
     )
     layout.node_file.write_text(
-        json.dumps({"host": HOST, "port": port, "storage_port": storage_port, "auth": auth})
+        json.dumps({"host": host, "port": port, "storage_port": storage_port, "auth": auth})
     )
     login = (credentials or DEFAULT_SUPERUSER) if auth else None
     try:
-        version = _wait_ready(layout, proc, port, login, timeout)
+        version = _wait_ready(layout, proc, port, login, timeout, host)
     except BaseException:
         processes.terminate(proc.pid, 30)
         proc.wait()
         layout.pid_file.unlink(missing_ok=True)
         raise
-    return RunningNode(HOST, port, proc.pid, version, time.monotonic() - began, started=True)
+    return RunningNode(host, port, proc.pid, version, time.monotonic() - began, started=True)
 
 
 def ensure_running(
@@ -306,12 +332,13 @@ def status(state_dir: Path) -> NodeState:
         return NodeState(False, None, None, layout.data, None)
     recorded = _read_node_file(layout)
     port = int(recorded.get("port", 9042))
+    host = str(recorded.get("host", HOST))
     auth = bool(recorded.get("auth", False))
     try:
-        version = _query_version(port, DEFAULT_SUPERUSER if auth else None, 5.0)
+        version = _query_version(port, DEFAULT_SUPERUSER if auth else None, 5.0, host)
     except ServiceError:
         version = None
-    return NodeState(True, f"{HOST}:{port}", version, layout.data, pid)
+    return NodeState(True, f"{host}:{port}", version, layout.data, pid)
 
 
 def _project_of(state_dir: Path) -> Path:
@@ -321,14 +348,18 @@ def _project_of(state_dir: Path) -> Path:
     return Path.cwd()
 
 
-def _write_config(layout: _Layout, port: int, storage_port: int, auth: bool) -> None:
+def _write_config(
+    layout: _Layout, port: int, storage_port: int, auth: bool, settings: NodeSettings
+) -> None:
+    host = settings.host
+    seeds = ",".join(f"{seed}:{storage_port}" for seed in settings.seeds or (host,))
     authenticator = "PasswordAuthenticator" if auth else "AllowAllAuthenticator"
     authorizer = "CassandraAuthorizer" if auth else "AllowAllAuthorizer"
     data = layout.data
     yaml_text = f"""\
 # Written by runner/local/cassandra_node.py on every start; edits are overwritten.
-cluster_name: runner-dev
-num_tokens: 1
+cluster_name: {settings.cluster_name}
+num_tokens: {settings.num_tokens}
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: SimpleSnitch
 commitlog_sync: periodic
@@ -336,9 +367,9 @@ commitlog_sync_period: 10000ms
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "{HOST}:{storage_port}"
-listen_address: {HOST}
-rpc_address: {HOST}
+      - seeds: "{seeds}"
+listen_address: {host}
+rpc_address: {host}
 storage_port: {storage_port}
 native_transport_port: {port}
 start_native_transport: true
@@ -353,7 +384,7 @@ commitlog_directory: "{data / "commitlog"}"
 saved_caches_directory: "{data / "saved_caches"}"
 hints_directory: "{data / "hints"}"
 cdc_raw_directory: "{data / "cdc_raw"}"
-"""
+{settings.yaml}"""
     (layout.conf / "cassandra.yaml").write_text(yaml_text)
     (layout.conf / "logback.xml").write_text(LOGBACK_XML)
 
@@ -386,6 +417,7 @@ def _wait_ready(
     port: int,
     login: tuple[str, str] | None,
     timeout: float,
+    host: str = HOST,
 ) -> str:
     """Poll until the node answers; fail fast when its process exits."""
     deadline = time.monotonic() + timeout
@@ -397,24 +429,26 @@ def _wait_ready(
                 f"Cassandra exited during start-up (exit code {code}){_last_error(layout)}",
                 hint=f"read {log} and {layout.logs / 'output.log'}",
             )
-        if processes.port_open(HOST, port):
+        if processes.port_open(host, port):
             try:
-                return _query_version(port, login, 10.0)
+                return _query_version(port, login, 10.0, host)
             except ServiceError as exc:
                 if "authentication failed" in exc.message:
                     raise
         if time.monotonic() > deadline:
             raise ServiceError(
-                f"Cassandra did not answer on {HOST}:{port} within {timeout:.0f} s",
+                f"Cassandra did not answer on {host}:{port} within {timeout:.0f} s",
                 hint=f"read {log}; a slow machine may need a longer timeout",
             )
         time.sleep(0.5)
 
 
-def _query_version(port: int, login: tuple[str, str] | None, timeout: float) -> str:
-    session = open_session([HOST], port, login, timeout)
+def _query_version(
+    port: int, login: tuple[str, str] | None, timeout: float, host: str = HOST
+) -> str:
+    session = open_session([host], port, login, timeout)
     try:
-        with driver_errors(f"asking Cassandra on {HOST}:{port} for its version"):
+        with driver_errors(f"asking Cassandra on {host}:{port} for its version"):
             row = session.execute("SELECT release_version FROM system.local").one()
         return str(row.release_version)
     finally:
