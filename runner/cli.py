@@ -17,6 +17,7 @@ from rich.table import Table
 
 from runner import __version__
 from runner.build import register_inputs, run_build
+from runner.chart_check import charts_reading
 from runner.compile import CompiledProject, compile_project, write_manifest
 from runner.config import RunConfig, Target, load_project_config, load_target, parse_vars
 from runner.console import (
@@ -29,6 +30,8 @@ from runner.console import (
     scrub,
     set_secrets,
 )
+from runner.docs.serve import serve as serve_docs
+from runner.docs.site import generate_site
 from runner.errors import RunnerError
 from runner.generate import generate_dataset
 from runner.local import checks, services
@@ -262,12 +265,16 @@ def compile_(debug: bool, **kwargs: Any) -> None:
 @common_options
 @selection_options
 @click.option("--output", type=click.Choice(["name", "path", "json"]), default="name")
-@click.option("--resource-type", type=click.Choice(["model", "test", "all"]), default="model",
-              show_default=True, help="List models, data tests, or both")
+@click.option("--resource-type", type=click.Choice(["model", "test", "chart", "all"]),
+              default="model", show_default=True,
+              help="List models, data tests, the dashboard charts that read them, or all")
 @handle_errors
 def ls(debug: bool, output: str, resource_type: str, **kwargs: Any) -> None:
-    """List the selected models in build order (and/or their data tests)."""
+    """List the selected models in build order (and/or their data tests and charts)."""
     cp = compile_project(_run_config("ls", **kwargs), check_sql=False)
+    if resource_type == "chart":
+        _echo_charts(cp, output)
+        return
     if resource_type != "model":
         for name in cp.selected_tests:
             t = cp.tests[name]
@@ -289,6 +296,19 @@ def ls(debug: bool, output: str, resource_type: str, **kwargs: Any) -> None:
             click.echo(json.dumps({"name": name, "path": m.path.as_posix(),
                                    "materialized": m.config.materialized,
                                    "depends_on": list(m.refs), "tags": m.config.tags}))
+    if resource_type == "all":
+        _echo_charts(cp, output)
+
+
+def _echo_charts(cp: CompiledProject, output: str) -> None:
+    """The charts of dashboards/ that read a selected model (`<dashboard>.<chart key>`)."""
+    for ref in charts_reading(cp.project, cp.target, cp.selected):
+        if output == "json":
+            click.echo(json.dumps({"name": ref.name, "path": ref.path.as_posix(),
+                                   "resource_type": "chart", "title": ref.chart.title,
+                                   "dataset": ref.dataset.name, "depends_on": [ref.dataset.mart]}))
+        else:
+            click.echo(ref.name if output == "name" else ref.path.as_posix())
 
 
 @main.command()
@@ -433,6 +453,41 @@ def superset_sync(debug: bool, **kwargs: Any) -> None:
                           hint="add superset: to the target in profiles.yml")
     if not _sync_superset(cp):
         raise Exit(3)
+
+
+# -- docs ------------------------------------------------------------------------------------
+
+
+@main.group()
+def docs() -> None:
+    """The documentation site: models, columns, tests, charts and their lineage."""
+
+
+@docs.command(name="generate")
+@common_options
+@handle_errors
+def docs_generate(debug: bool, **kwargs: Any) -> None:
+    """Write the site to <target>/docs/ (opens from the file system, no server needed)."""
+    started = time.perf_counter()
+    cp = compile_project(_run_config("docs-generate", **kwargs))
+    index = generate_site(cp)
+    log(f"Docs written in {time.perf_counter() - started:.1f}s: {index}")
+    log("Open it in a browser, or run `runner docs serve`.")
+
+
+@docs.command(name="serve")
+@click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Folder with runner_project.yml")
+@click.option("--port", default=8080, show_default=True, help="Port on 127.0.0.1")
+@click.option("--debug", is_flag=True, help="Show tracebacks")
+@handle_errors
+def docs_serve(project_dir: Path, port: int, debug: bool) -> None:
+    """Serve <target>/docs/ on http://127.0.0.1:PORT/ (that folder only) until Ctrl-C."""
+    folder = project_dir / load_project_config(project_dir).target_path / "docs"
+    if not (folder / "index.html").is_file():
+        raise RunnerError(f"no site in {folder}", hint="run `runner docs generate` first")
+    log(f"Serving {folder} at http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+    serve_docs(folder, port)
 
 
 if __name__ == "__main__":

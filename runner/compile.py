@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner import manifest
+from runner.chart_check import check_dashboards
 from runner.config import RunConfig, Target, load_target
 from runner.datatests.collect import DataTest, collect_tests, select_tests
 from runner.errors import CompilationError, CycleError, Location
@@ -60,6 +61,7 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
             raise errors[0]
         if errors:
             raise concat_errors(errors)
+        check_dashboards(project, compiled, target)
     _write_compiled(project, compiled, selected, tests, selected_tests)
     return CompiledProject(
         project, target, typed_vars, compiled, graph, selected, tests, selected_tests

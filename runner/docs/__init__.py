@@ -1,0 +1,1 @@
+"""The documentation site: `runner docs generate` and `runner docs serve`."""
