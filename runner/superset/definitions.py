@@ -212,7 +212,8 @@ def locate(data: Any, loc: Loc) -> tuple[str, int | None]:
         >>> locate(data, ("a", "union-tag", "c")), locate(data, ("a", "b", 1))
         (('a.c', 3), ('a.b[1]', 2))
     """
-    key, line, node = "", getattr(data, "line", None), data
+    line = data.line if isinstance(data, YamlMap | YamlList) else None
+    key, node = "", data
     for part in loc:
         if isinstance(node, dict) and part in node:
             key += f".{part}" if key else str(part)
@@ -272,7 +273,7 @@ def _read(path: Path, shown: Path, variables: dict[str, Any] | None = None) -> _
             env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
             text = env.from_string(text).render(**variables)
         except jinja2.TemplateError as exc:
-            line = getattr(exc, "lineno", None)
+            line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
             raise ConfigError(f"cannot render: {exc}", location=Location(shown, line)) from exc
     data = parse_yaml(text, shown)
     return _File(shown, text, YamlMap() if data is None else data)

@@ -410,7 +410,8 @@ def superset_marts(
         time.sleep(0.5)
     assert set(MART_DDL) <= seen, f"Thrift server sees only {sorted(seen)}"
     yield target.keyspace
-    session.execute(f"DROP KEYSPACE IF EXISTS {target.keyspace}")
+    # Schema changes wait for every node's agreement: slow on a loaded machine.
+    session.execute(f"DROP KEYSPACE IF EXISTS {target.keyspace}", timeout=120)
     cluster.shutdown()
 
 
