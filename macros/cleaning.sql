@@ -1,7 +1,6 @@
-{#- Parsing raw STRING columns. Every parser returns NULL for an empty value and for a value that
-    does not parse; `raw_row_reasons()` tells the two apart so staging can quarantine the latter.
-    Staging parses each value once (`typed_values()`, into `parsed_<column>`) and reads the
-    result twice, for the value and for the reason: a parser is a regex match and a cast. -#}
+{#- Parsing raw STRING columns and keying raw rows. Every parser returns NULL for an empty value
+    and for a value that does not parse; the quarantine catalogue (quarantine_rules.sql) tells
+    the two apart. -#}
 
 {% macro clean_text(column) -%}
 nullif(trim({{ column }}), '')
@@ -54,27 +53,6 @@ end
 {%- endmacro %}
 
 
-{% macro typed_values(typed_columns) -%}
-{#- `parsed_<column>` for every typed column, each the one parse of its raw value. -#}
-{%- for column, kind in typed_columns.items() %}
-        {{ parse_value('`' ~ column ~ '`', kind) }} as `parsed_{{ column }}`{{ ',' if not loop.last }}
-{%- endfor %}
-{%- endmacro %}
-
-
-{% macro raw_row_reasons(typed_columns) -%}
-{#- CASE branches every staging model starts with, first match wins: a record the CSV parser could
-    not split, a malformed user_id, then the first typed value, in column order, that is set but
-    does not parse (read from `typed_values()`). #}
-        when _corrupt_record is not null then 'malformed_record'
-        when not {{ user_id_is_valid(clean_text('user_id')) }} then 'malformed_user_id'
-{%- for column in typed_columns %}
-        when {{ clean_text('`' ~ column ~ '`') }} is not null and `parsed_{{ column }}` is null
-            then 'unparseable_{{ column }}'
-{%- endfor %}
-{%- endmacro %}
-
-
 {% macro raw_values(columns, prefix='') -%}
 {#- The row as the file held it (non-empty values only: CQL collections hold no nulls). With a
     `prefix` ('raw.'), the values are read from a struct of the raw columns: a struct is cheaper
@@ -116,21 +94,14 @@ concat_ws(
 {%- endmacro %}
 
 
-{% macro unique_row_id(row_key, partition_by=none) -%}
-{#- A row_key made unique: rows identical even in their index get #1, #2, ... Rows with one
-    row_key have one raw user_id, so `partition_by` may name the cleaned user_id: the window then
-    shares the shuffle and sort of the model's other windows by user_id. Within a partition,
-    rows of one row_key are peers: their count is the range of the current row, and each one's
-    place among them is row_number() - rank() + 1. -#}
-{%- set over = 'partition by ' ~ (partition_by or row_key) ~ ' order by ' ~ row_key -%}
-concat(
-    {{ row_key }},
-    case
-        when count(1) over ({{ over }} range between current row and current row) > 1
-            then concat('#', row_number() over ({{ over }}) - rank() over ({{ over }}) + 1)
-        else ''
-    end
-)
+{% macro unique_row_id(row_key) -%}
+{#- A row_key made unique: rows identical even in their file index get #1, #2, ... (which copy
+    gets which number does not matter: nothing tells them apart). -#}
+case
+    when count(1) over (partition by {{ row_key }}) > 1
+        then concat({{ row_key }}, '#', row_number() over (partition by {{ row_key }} order by {{ row_key }}))
+    else {{ row_key }}
+end
 {%- endmacro %}
 
 

@@ -3,7 +3,7 @@
 
 {% macro habit_reached(segment, transaction_days, collections) -%}
 case
-    when {{ segment }} = 2 then coalesce({{ collections }}, 0) >= {{ var('habit_min_collections') }}
+    when {{ is_seller_segment(segment) }} then coalesce({{ collections }}, 0) >= {{ var('habit_min_collections') }}
     else coalesce({{ transaction_days }}, 0) >= {{ var('habit_min_days') }}
 end
 {%- endmacro %}
@@ -20,7 +20,7 @@ case when size({{ sorted_array }}) >= {{ n }} then element_at({{ sorted_array }}
 {%- set min_collections = var('habit_min_collections') -%}
 {%- set min_days = var('habit_min_days') -%}
 case
-    when {{ segment }} = 2
+    when {{ is_seller_segment(segment) }}
         then {{ nth_element(collection_dates, min_collections) if min_collections > 0 else first_login_dt }}
     else {{ nth_element(day_list, min_days) if min_days > 0 else first_login_dt }}
 end

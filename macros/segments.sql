@@ -3,8 +3,8 @@
 {% macro segment_name(segment) -%}
 case
     when {{ segment }} is null then 'unknown'
-    when {{ segment }} = 1 then 'individuals'
-    when {{ segment }} = 2 then 'sellers'
+    when {{ is_individual_segment(segment) }} then 'individuals'
+    when {{ is_seller_segment(segment) }} then 'sellers'
     else concat('segment_', {{ segment }})
 end
 {%- endmacro %}

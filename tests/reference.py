@@ -6,7 +6,8 @@ pure-Python port of Spark's `XXH64` (seed 42), which the integration tests check
 own `xxhash64`.
 
 Where the rules leave a choice open, the choice is the one the models document:
-- a row gets one reason, the first failing check in `CHECKS[source]` order;
+- a row gets one reason, the first failing check in the order of the quarantine catalogue
+  (macros/quarantine_rules.sql), which the checks below follow;
 - conflicting duplicates are looked for among rows that passed the per-row checks;
 - segments come from the clean transactions only (a quarantined transaction says nothing);
 - `week_year` falls back to the ISO week of `first_login_dt` when empty.
@@ -63,7 +64,11 @@ PARSED: dict[str, dict[str, str]] = {
 
 MILESTONE_DATES = ["return_dt", "activacion_dt", "setup_dt", "habito_dt"]
 METRICS = ["drop", "activation", "setup", "habit"]
-SEGMENT_NAMES = {1: "individuals", 2: "sellers"}
+# Domain codes (macros/codes.sql): segments, and the transaction types that are collections.
+INDIVIDUALS = 1
+SELLERS = 2
+COLLECTION_TYPES = (8, 9)
+SEGMENT_NAMES = {INDIVIDUALS: "individuals", SELLERS: "sellers"}
 Z_95 = 1.959963984540054
 
 
@@ -103,7 +108,7 @@ def xxhash64(text: str, seed: int = 42) -> int:
         v = [(seed + _P1 + _P2) & _M64, (seed + _P2) & _M64, seed & _M64, (seed - _P1) & _M64]
         while i + 32 <= n:
             lanes = struct.unpack_from("<4Q", data, i)
-            v = [_round(a, lane) for a, lane in zip(v, lanes)]
+            v = [_round(a, lane) for a, lane in zip(v, lanes, strict=True)]
             i += 32
         h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & _M64
         for a in v:
@@ -205,7 +210,7 @@ def load_raw(raw_dir: str | Path, table: str) -> pd.DataFrame:
         for fields in reader:
             malformed = len(fields) != len(columns)
             values = (fields + [""] * len(columns))[: len(columns)]
-            rows.append({**dict(zip(columns, values)), "malformed": malformed})
+            rows.append({**dict(zip(columns, values, strict=True)), "malformed": malformed})
     return pd.DataFrame(rows, columns=[*columns, "malformed"], dtype=object)
 
 
@@ -289,11 +294,11 @@ def clean_transactions(
 
 def resolve_segment(transactions: pd.DataFrame, has_rubro: bool) -> tuple[int | None, bool]:
     """(segment, segment_inconsistent) of one user from his clean transactions and rubro."""
-    if ((transactions["segment"] == 2) | transactions["type"].isin([8, 9])).any():
-        return 2, False
-    if (transactions["segment"] == 1).any():
-        return 1, has_rubro
-    return (2 if has_rubro else None), False
+    if ((transactions["segment"] == SELLERS) | transactions["type"].isin(COLLECTION_TYPES)).any():
+        return SELLERS, False
+    if (transactions["segment"] == INDIVIDUALS).any():
+        return INDIVIDUALS, has_rubro
+    return (SELLERS if has_rubro else None), False
 
 
 def user_metrics(
@@ -317,10 +322,10 @@ def user_metrics(
         login = r["first_login_dt"]
         tx_days = [ts.date() for ts in user_tx["transaction_dt"]]
         in_window = [0 <= (d - login).days < days for d in tx_days]
-        window_days = {d for d, w in zip(tx_days, in_window) if w}
-        window_types = [t for t, w in zip(user_tx["type"], in_window) if w]
-        collections = sum(1 for t in window_types if t in (8, 9))
-        if segment == 2:
+        window_days = {d for d, w in zip(tx_days, in_window, strict=True) if w}
+        window_types = [t for t, w in zip(user_tx["type"], in_window, strict=True) if w]
+        collections = sum(1 for t in window_types if t in COLLECTION_TYPES)
+        if segment == SELLERS:
             habit = int(collections >= vars["habit_min_collections"])
         else:
             habit = int(len(window_days) >= vars["habit_min_days"])
@@ -467,9 +472,8 @@ class Reference:
             for ab_group in ["control", "treatment", "all"]:
                 pop = self._group(segment_name, ab_group)
                 counts = [len(pop), *(int(pop[m].sum()) for m in ["activation", "setup", "habit"])]
-                for order, (stage, users) in enumerate(
-                    zip(["registration", "activation", "setup", "habit"], counts), start=1
-                ):
+                stages = ["registration", "activation", "setup", "habit"]
+                for order, (stage, users) in enumerate(zip(stages, counts, strict=True), start=1):
                     previous = counts[order - 2] if order > 1 else counts[0]
                     rows.append(
                         {

@@ -9,8 +9,9 @@ transaction_segments as (
     select
         user_id,
         case
-            when max(segment = 2 or type in (8, 9)) then 2
-            when max(segment = 1) then 1
+            when max({{ is_seller_segment('segment') }} or {{ is_collection('type') }})
+                then {{ seller_segment() }}
+            when max({{ is_individual_segment('segment') }}) then {{ individual_segment() }}
         end as transaction_segment
     from {{ ref('stg_transactions') }}
     where is_clean
@@ -28,7 +29,8 @@ resolved as (
         u.user_id,
         t.transaction_segment,
         r.user_id is not null as has_rubro,
-        coalesce(t.transaction_segment, case when r.user_id is not null then 2 end) as segment
+        coalesce(t.transaction_segment, case when r.user_id is not null then {{ seller_segment() }} end)
+            as segment
     from users as u
     left join transaction_segments as t
         on u.user_id = t.user_id
@@ -47,6 +49,7 @@ select
     transaction_segment,
     has_rubro,
     -- transactions say individual, dim_users says seller: the transactions win
-    coalesce(transaction_segment = 1 and has_rubro, false) as segment_inconsistent,
+    coalesce({{ is_individual_segment('transaction_segment') }} and has_rubro, false)
+        as segment_inconsistent,
     {{ in_population('segment') }} as in_population
 from resolved

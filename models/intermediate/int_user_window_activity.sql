@@ -12,7 +12,7 @@ window_transactions as (
         t.transaction_ts,
         t.transaction_date,
         t.type,
-        t.type in (8, 9) as is_collection
+        {{ is_collection('t.type') }} as is_collection
     from {{ ref('stg_transactions') }} as t
     inner join users as u
         on t.user_id = u.user_id

@@ -1,79 +1,47 @@
 {{ config(materialized='cassandra', partition_key=['source'], clustering_key=['check']) }}
-{#- Rows in, kept, quarantined and users excluded per source x check. The checks of a source run
-    in the order listed (a row is quarantined by the first it fails), so each check's rows_in are
-    the previous check's rows_kept. Informational checks (`identical_transaction_rows`,
-    `segment_inconsistent`) quarantine nothing: their rows_in are the rows they flag, all kept.
-    Source `population` counts users, from the clean onboarding to the analysis population. -#}
-{%- set checks = {
-    'lk_onboarding': [
-        ('malformed_record', 'record the CSV parser could not split into the declared columns'),
-        ('malformed_user_id', 'user_id does not match ' ~ var('user_id_pattern')),
-        ('unparseable_first_login_dt', 'first_login_dt is not a YYYY-MM-DD[ 00:00:00] date'),
-        ('unparseable_week_year', 'week_year is not an integer'),
-        ('unparseable_habito', 'habito is not a 0/1 flag'),
-        ('unparseable_habito_dt', 'habito_dt is not a YYYY-MM-DD[ 00:00:00] date'),
-        ('unparseable_activacion', 'activacion is not a 0/1 flag'),
-        ('unparseable_activacion_dt', 'activacion_dt is not a YYYY-MM-DD[ 00:00:00] date'),
-        ('unparseable_setup', 'setup is not a 0/1 flag'),
-        ('unparseable_setup_dt', 'setup_dt is not a YYYY-MM-DD[ 00:00:00] date'),
-        ('unparseable_return', 'return is not a 0/1 flag'),
-        ('unparseable_return_dt', 'return_dt is not a YYYY-MM-DD[ 00:00:00] date'),
-        ('missing_first_login_dt', 'no first_login_dt: the onboarding window has no start'),
-        ('conflicting_duplicate', 'several rows for one user_id that differ after normalisation: all quarantined'),
-        ('date_before_first_login', 'return_dt, activacion_dt, setup_dt or habito_dt earlier than first_login_dt'),
-        ('identical_duplicate', 'rows identical after normalisation collapsed to one per user (not quarantined)'),
-    ],
-    'dim_users': [
-        ('malformed_record', 'record the CSV parser could not split into the declared columns'),
-        ('malformed_user_id', 'user_id does not match ' ~ var('user_id_pattern')),
-        ('unparseable_birth_dt', 'birth_dt is not a YYYY-MM-DD date'),
-        ('unparseable_type', 'type is not an integer'),
-        ('unparseable_rubro', 'rubro is not an integer'),
-    ],
-    'bt_users_transactions': [
-        ('malformed_record', 'record the CSV parser could not split into the declared columns'),
-        ('malformed_user_id', 'user_id does not match ' ~ var('user_id_pattern')),
-        ('unparseable_transaction_dt', 'transaction_dt is not a YYYY-MM-DD HH:MM:SS[.f] timestamp'),
-        ('unparseable_type', 'type is not an integer'),
-        ('unparseable_segment', 'segment is not an integer'),
-        ('missing_transaction_dt', 'no transaction_dt'),
-        ('unknown_user', 'user_id absent from the clean onboarding'),
-        ('identical_transaction_rows', 'copies of another clean row (same user, timestamp, type, segment): kept, there is no transaction id'),
-    ],
-    'population': [
-        ('unknown_segment', 'no segment from transactions or rubro' ~ (': kept as unknown' if var('include_unknown_segment') else ': excluded')),
-        ('segment_not_selected', 'segment not in ' ~ selected_segments()),
-        ('segment_inconsistent', 'transactions say individuals but rubro is set: resolved as individuals'),
-    ],
-} -%}
-{%- set models = {
-    'lk_onboarding': 'stg_onboarding',
-    'dim_users': 'stg_users',
-    'bt_users_transactions': 'stg_transactions'} -%}
+{#- Rows in, kept, quarantined and users excluded per source x check. A source file's checks are
+    the quarantine catalogue's (macros/quarantine_rules.sql), in its order: a row is quarantined
+    by the first it fails, so each check's rows_in are the previous check's rows_kept. The
+    'collapse' check (identical_duplicate) removes copies without quarantining them; the 'flag'
+    check (identical_transaction_rows) removes nothing: its rows_in are the rows it flags, all
+    kept. Source `population` counts users, from the clean onboarding to the analysis
+    population, by the checks below (segment_inconsistent only flags). -#}
+{%- set population_checks = [
+    ('unknown_segment', 'no segment from transactions or rubro' ~ (': kept as unknown' if var('include_unknown_segment') else ': excluded')),
+    ('segment_not_selected', 'segment not in ' ~ selected_segments()),
+    ('segment_inconsistent', 'transactions say individuals but rubro is set: resolved as individuals'),
+] -%}
 with catalogue as (
-    select source, `check`, step, description
+    select source, `check`, step, kind, description
     from values
-        {%- for source, source_checks in checks.items() %}
-        {%- set outer = loop %}
-        {%- for check, description in source_checks %}
-        ('{{ source }}', '{{ check }}', {{ loop.index }}, {{ sql_string(description) }})
-        {{- ',' if not (outer.last and loop.last) }}
+        {%- for source in staging_models %}
+        {%- for rule in quarantine_rules[source] %}
+        ('{{ source }}', '{{ rule.reason }}', {{ loop.index }}, '{{ rule.step }}', {{ sql_string(rule.description) }}),
         {%- endfor %}
         {%- endfor %}
-        as catalogue(source, `check`, step, description)
+        {%- for check, description in population_checks %}
+        ('population', '{{ check }}', {{ loop.index }}, 'population', {{ sql_string(description) }})
+        {{- ',' if not loop.last }}
+        {%- endfor %}
+        as catalogue(source, `check`, step, kind, description)
 ),
 
+-- every staged row with the check that removed it: its quarantine reason, or the collapse of
+-- identical copies
 staged_rows as (
-    {%- for source, model in models.items() %}
+    {%- for source, model in staging_models.items() %}
+    {%- set collapse = quarantine_rules[source] | selectattr('step', 'equalto', 'collapse')
+        | map(attribute='reason') | list %}
     select
         '{{ source }}' as source,
         user_id,
-        quarantine_reason,
-        {%- if model == 'stg_onboarding' %}
-        is_duplicate_copy,
+        {%- if collapse %}
+        coalesce(quarantine_reason, case when is_duplicate_copy then '{{ collapse[0] }}' end)
+            as removed_by,
         {%- else %}
-        false as is_duplicate_copy,
+        quarantine_reason as removed_by,
         {%- endif %}
+        is_quarantined,
         user_has_clean_row
     from {{ ref(model) }}
     {{ 'union all' if not loop.last }}
@@ -86,19 +54,19 @@ source_totals as (
     group by source
 ),
 
--- rows each check removes: quarantined ones, and the collapsed copies of identical rows
 removed as (
     select
         source,
-        coalesce(quarantine_reason, 'identical_duplicate') as `check`,
+        removed_by as `check`,
         count(1) as rows_removed,
-        count_if(quarantine_reason is not null) as rows_quarantined,
+        count_if(is_quarantined) as rows_quarantined,
         count(distinct case when not user_has_clean_row then user_id end) as users_excluded
     from staged_rows
-    where quarantine_reason is not null or is_duplicate_copy
-    group by source, coalesce(quarantine_reason, 'identical_duplicate')
+    where removed_by is not null
+    group by source, removed_by
 ),
 
+-- the transactions' 'flag' check
 identical_transactions as (
     select
         'bt_users_transactions' as source,
@@ -118,6 +86,7 @@ source_checks as (
         c.source,
         c.`check`,
         c.step,
+        c.kind,
         c.description,
         t.total_rows
             - coalesce(sum(coalesce(r.rows_removed, 0)) over (
@@ -152,7 +121,7 @@ select
     cast(users_excluded as bigint) as users_excluded,
     description
 from source_checks
-where `check` != 'identical_transaction_rows'
+where kind != 'flag'
 
 union all
 

@@ -1,10 +1,7 @@
 {{ config(materialized='cassandra', partition_key=['source'], clustering_key=['reason', 'row_id'], allow_empty=true) }}
-{#- Every quarantined raw row: its source, reason, and values as the file held them. -#}
-{%- set sources = {
-    'lk_onboarding': 'stg_onboarding',
-    'dim_users': 'stg_users',
-    'bt_users_transactions': 'stg_transactions'} -%}
-{%- for source_table, model in sources.items() %}
+{#- Every quarantined raw row: its source, reason, and values as the file held them. The staging
+    model of each source is the catalogue's (macros/quarantine_rules.sql). -#}
+{%- for source_table, model in staging_models.items() %}
 select
     '{{ source_table }}' as source,
     quarantine_reason as reason,

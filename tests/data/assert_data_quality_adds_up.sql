@@ -5,7 +5,6 @@
     identical_duplicate collapses copies without quarantining them). Checks are put in waterfall
     order by rows_in, then rows_kept, descending: neither ever grows. Informational checks stand
     outside the waterfall; a check missing from the catalogue (NULL counts) fails. -#}
-{%- set files = ['lk_onboarding', 'dim_users', 'bt_users_transactions'] -%}
 {%- set informational = "('identical_transaction_rows', 'segment_inconsistent')" -%}
 with checks as (
     select
@@ -27,7 +26,7 @@ with checks as (
 ),
 
 rows_read as (
-    {%- for file in files %}
+    {%- for file in staging_models %}
     select '{{ file }}' as source, count(1) as rows_read from {{ source('raw', file) }}
     union all
     {%- endfor %}
