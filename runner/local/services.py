@@ -1,8 +1,10 @@
 """The services a target needs, in order: Cassandra, then the Spark Thrift Server and Superset.
 
 Only targets whose service is `managed: true` (the default `dev`) get local services started;
-any other target is only checked, and an unreachable service is a ServiceError. `setup`
-installs, once, everything the local services need.
+any other target is only checked, and an unreachable service is a ServiceError. A target with
+a managed Spark master or a managed ring of several Cassandra hosts (the `cluster` target) gets
+a local cluster from `runner up` (`spark_cluster`, `cassandra_ring`); a build only checks it,
+so a node that is down stays down. `setup` installs, once, everything the local services need.
 """
 
 from __future__ import annotations
@@ -15,11 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.cassandra.availability import check_writable
 from runner.cassandra.client import connect
 from runner.cassandra.connector import connector_spark_conf
 from runner.config import Target
 from runner.errors import ServiceError
-from runner.local import cassandra_node, maven, superset_server, superset_venv, thrift
+from runner.local import (
+    cassandra_node,
+    cassandra_ring,
+    maven,
+    spark_cluster,
+    superset_server,
+    superset_venv,
+    thrift,
+)
 from runner.paths import state_dir
 from runner.results import Callback, Info, NodeStatus, ResourceType, RunResult
 from runner.spark import class_archive
@@ -51,7 +62,10 @@ def prepare_cassandra(project_dir: Path, target: Target, callback: Callback) -> 
     """Make Cassandra usable for a build; returns the Spark settings of the connector."""
     assert target.cassandra is not None
     cass = target.cassandra
-    if cass.managed:
+    if cass.managed and len(cass.hosts) > 1:
+        _check_ring(project_dir, target)
+        check_writable(cass)
+    elif cass.managed:
         running = cassandra_node.status(_cassandra_dir(project_dir)).running
         if not running:
             callback(Info("Starting the local Cassandra node (127.0.0.1) ..."))
@@ -61,8 +75,17 @@ def prepare_cassandra(project_dir: Path, target: Target, callback: Callback) -> 
             seconds = time.perf_counter() - started
             callback(Info(f"Cassandra {node.version} ready in {seconds:.1f}s"))
     else:
-        connect(cass).cluster.shutdown()
+        check_writable(cass)
     return connector_spark_conf(cass, maven.ensure_connector_jars(project_dir))
+
+
+def _check_ring(project_dir: Path, target: Target) -> None:
+    """A build uses the local ring as it is: it does not restart nodes that are down."""
+    if not any(node.state.running for node in cassandra_ring.status(project_dir)):
+        raise ServiceError(
+            f"the local Cassandra ring of target '{target.name}' is not running",
+            hint=f"start it with `runner up -t {target.name}`",
+        )
 
 
 def apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
@@ -106,10 +129,21 @@ def record_build(target: Target, run: RunResult, callback: Callback) -> None:
 def up(project_dir: Path, target: Target, callback: Callback) -> dict[str, Any]:
     """Start every managed service of the target, in order; returns their addresses."""
     out: dict[str, Any] = {}
+    if target.spark.managed:
+        started = time.perf_counter()
+        cluster = spark_cluster.ensure_running(project_dir, target.spark)
+        workers = len(cluster.workers)
+        out["spark"] = f"{cluster.master} ({workers} workers, UI {cluster.ui})"
+        _ready(callback, "spark", out["spark"], started)
     if target.cassandra is not None and target.cassandra.managed:
         started = time.perf_counter()
-        node = cassandra_node.ensure_running(_cassandra_dir(project_dir), target.cassandra)
-        out["cassandra"] = f"{node.address} (Cassandra {node.version})"
+        if len(target.cassandra.hosts) > 1:
+            nodes = cassandra_ring.ensure_running(project_dir, target.cassandra)
+            out["cassandra"] = (f"{', '.join(n.address for n in nodes)} "
+                                f"(Cassandra {nodes[0].version}, {len(nodes)} nodes)")
+        else:
+            node = cassandra_node.ensure_running(_cassandra_dir(project_dir), target.cassandra)
+            out["cassandra"] = f"{node.address} (Cassandra {node.version})"
         _ready(callback, "cassandra", out["cassandra"], started)
     if target.superset is not None and target.superset.managed:
         if target.cassandra is not None:
@@ -139,6 +173,8 @@ def down(project_dir: Path) -> list[str]:
     ]
     if cassandra_node.stop(_cassandra_dir(project_dir)):
         stopped.append("cassandra")
+    stopped += spark_cluster.stop(project_dir)
+    stopped += [f"cassandra {host}" for host in cassandra_ring.stop(project_dir)]
     return stopped
 
 
@@ -153,7 +189,15 @@ def status(project_dir: Path) -> list[ServiceLine]:
             f"version {node.version or '?'}, data {node.data_dir}",
         )
     ]
-    for svc in (thrift.status(project_dir), superset_server.status(project_dir)):
+    for ring_node in cassandra_ring.status(project_dir):
+        state = ring_node.state
+        lines.append(ServiceLine(
+            f"cassandra {ring_node.host}", state.running, state.address or ring_node.host,
+            f"pid {state.pid}, version {state.version or '?'}, data {state.data_dir}"
+            if state.running else f"not running, data {state.data_dir}",
+        ))  # fmt: skip
+    for svc in (*spark_cluster.status(project_dir), thrift.status(project_dir),
+                superset_server.status(project_dir)):  # fmt: skip
         lines.append(ServiceLine(svc.name, svc.running, svc.url, svc.detail))
     return lines
 
