@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.config import SparkTarget
+from runner.errors import ExecutionError, Location, ServiceError
 from runner.java import ensure_java_home
 from runner.spark.class_archive import java_options
-from runner.errors import ExecutionError, Location, ServiceError
+from runner.spark.master import check_master, check_registered, registration_watchdog
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -47,7 +48,7 @@ def session_conf(
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     }
-    log4j = Path(__file__).with_name("log4j2.properties")
+    log4j = Path(__file__).parents[1] / "log4j2.properties"
     java = [f"-Dlog4j2.configurationFile={log4j}", "-XX:+UseParallelGC"]
     if input_bytes is not None and input_bytes < SMALL_INPUT_BYTES:
         java.append("-XX:TieredStopAtLevel=1")
@@ -72,7 +73,9 @@ def create_session(
     (`runner.spark.class_archive`).
     """
     ensure_java_home()
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    check_master(target)
+    if _on_this_machine(target.master):  # remote executors must reach the driver's address
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
     from pyspark.sql import SparkSession  # pyspark takes ~1 s to import: only when a session starts
 
@@ -86,14 +89,28 @@ def create_session(
     for key, value in {**conf, **extra}.items():
         builder = builder.config(key, value)
     try:
-        spark = builder.getOrCreate()
+        with registration_watchdog(target):
+            spark = builder.getOrCreate()
+    except ServiceError:
+        raise
     except Exception as exc:  # py4j/JVM start-up failures have no common type
         raise ServiceError(
             f"could not start Spark (master {target.master}): {str(exc).splitlines()[0]}",
             hint="check the spark: section of your profile and that Java 17 is installed",
         ) from exc
+    check_registered(target, bool(spark.sparkContext._jsc.sc().isStopped()))
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def _on_this_machine(master: str) -> bool:
+    """Whether the master's executors run on this machine (local mode or a loopback master).
+
+    Example:
+        >>> _on_this_machine("local[*]"), _on_this_machine("spark://10.0.0.5:7077")
+        (True, False)
+    """
+    return master.startswith("local") or "127.0.0.1" in master or "localhost" in master
 
 
 _POS = re.compile(r"line (\d+),? pos (\d+)")
