@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from runner.config import SparkTarget
 
 CONNECT_TIMEOUT = 10.0
-REGISTRATION_TIMEOUT = 15.0
+REGISTRATION_TIMEOUT = 10.0
 
 
 def is_standalone(master: str) -> bool:
