@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.cassandra.client import driver_errors, open_session, quote
+from runner.cassandra.client import driver_errors, open_session
 from runner.errors import ServiceError
 from runner.java import find_java_home, java_bin
-from runner.local import processes
+from runner.local import cassandra_roles, processes
+from runner.local.cassandra_roles import DEFAULT_SUPERUSER
 from runner.local.maven import ensure_cassandra_jars
 from runner.paths import STATE_DIR_NAME
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon"
-DEFAULT_SUPERUSER = ("cassandra", "cassandra")
 
 # conf/jvm-server.options and conf/jvm17-server.options of Cassandra 5.0 (the JPMS part is required
 # on Java 17), minus -XX:+AlwaysPreTouch, which slows start-up by touching the whole heap.
@@ -90,7 +90,9 @@ JVM_OPTIONS = (
     "-Dcassandra.ring_delay_ms=1000",
     "-Dcassandra.superuser_setup_delay_ms=0",
     "-Dcassandra.skip_sync=true",
-    "-Dcassandra.unsafesystem=true",
+    # Not -Dcassandra.unsafesystem=true: it leaves schema changes unflushed, and a node killed
+    # after a CREATE TABLE restarts without the table in its schema (its rows skipped by the
+    # commit log replay, "table ... does not exist" until a clean restart).
 )
 
 LOGBACK_XML = """\
@@ -282,8 +284,9 @@ def ensure_running(
     """Reuse the node of `state_dir` if it is alive and answers, else start it for `target`.
 
     The node listens on `target.port`; its storage port is 7000 for 9042 and `port - 2000`
-    otherwise. When the target has a username the node runs with authentication and that login
-    is created (as a superuser) with the default `cassandra` superuser.
+    otherwise. When the target has a username the node runs with authentication and gets the
+    runner's roles, the target's login among them, and the factory superuser is disabled
+    (`runner.local.cassandra_roles`).
     """
     layout = _Layout(state_dir.resolve())
     user, password = target.credentials()
@@ -299,16 +302,20 @@ def ensure_running(
                 f"port {target.port} and auth={auth}",
                 hint="stop it (`runner down`) so it restarts with the target's settings",
             )
-        probe_login = DEFAULT_SUPERUSER if auth else None
+        probe_login = cassandra_roles.probe_login(layout.state_dir) if auth else None
         version = _wait_ready(layout, None, target.port, probe_login, 180)
-        if login is not None and login[0] != DEFAULT_SUPERUSER[0]:
-            _ensure_role(target.port, login)
+        if login is not None:
+            cassandra_roles.ensure_roles(HOST, target.port, layout.state_dir, login, target)
         return RunningNode(HOST, target.port, pid, version, 0.0, started=False)
     layout.pid_file.unlink(missing_ok=True)
     storage_port = 7000 if target.port == 9042 else target.port - 2000
-    info = start(layout.state_dir, target.port, storage_port, auth, project_dir=project_dir)
-    if login is not None and login[0] != DEFAULT_SUPERUSER[0]:
-        _ensure_role(target.port, login)
+    probe = cassandra_roles.probe_login(layout.state_dir)
+    info = start(
+        layout.state_dir, target.port, storage_port, auth, project_dir=project_dir,
+        credentials=probe,
+    )  # fmt: skip
+    if login is not None:
+        cassandra_roles.ensure_roles(HOST, target.port, layout.state_dir, login, target)
     return info
 
 
@@ -335,7 +342,8 @@ def status(state_dir: Path) -> NodeState:
     host = str(recorded.get("host", HOST))
     auth = bool(recorded.get("auth", False))
     try:
-        version = _query_version(port, DEFAULT_SUPERUSER if auth else None, 5.0, host)
+        login = cassandra_roles.probe_login(layout.state_dir) if auth else None
+        version = _query_version(port, login, 5.0, host)
     except ServiceError:
         version = None
     return NodeState(True, f"{host}:{port}", version, layout.data, pid)
@@ -379,6 +387,9 @@ authenticator: {authenticator}
 authorizer: {authorizer}
 role_manager: CassandraRoleManager
 memtable_allocation_type: heap_buffers
+# A busy laptop stalls the node for seconds: wait longer before failing a write or a scan.
+write_request_timeout: 10000ms
+range_request_timeout: 30000ms
 data_file_directories: ["{data / "data"}"]
 commitlog_directory: "{data / "commitlog"}"
 saved_caches_directory: "{data / "saved_caches"}"
@@ -451,20 +462,6 @@ def _query_version(
         with driver_errors(f"asking Cassandra on {host}:{port} for its version"):
             row = session.execute("SELECT release_version FROM system.local").one()
         return str(row.release_version)
-    finally:
-        session.cluster.shutdown()
-
-
-def _ensure_role(port: int, login: tuple[str, str]) -> None:
-    session = open_session([HOST], port, DEFAULT_SUPERUSER, 10.0)
-    hint = "the node's default superuser cassandra/cassandra must still exist to create it"
-    try:
-        with driver_errors(f"creating the login role '{login[0]}' on {HOST}:{port}", hint):
-            session.execute(
-                f"CREATE ROLE IF NOT EXISTS {quote(login[0])} "
-                "WITH PASSWORD = %s AND LOGIN = true AND SUPERUSER = true",
-                (login[1],),
-            )
     finally:
         session.cluster.shutdown()
 
