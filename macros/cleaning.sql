@@ -60,8 +60,9 @@ end
 map_filter(
     map(
         {%- for column in columns + ['_corrupt_record'] %}
-        '{{ column }}', {{ prefix }}`{{ column }}`{{ ',' if not loop.last }}
+        '{{ column }}', {{ prefix }}`{{ column }}`,
         {%- endfor %}
+        '_line', cast({{ prefix }}`_line` as string)
     ),
     (k, v) -> v is not null
 )
@@ -69,11 +70,13 @@ map_filter(
 
 
 {% macro raw_struct(columns) -%}
-{#- The raw columns as one struct, for `raw_values(columns, 'raw.')` after a shuffle. -#}
+{#- The raw columns as one struct, for `raw_values(columns, 'raw.')` after a shuffle, with the
+    source view's `_corrupt_record` and `_line` (the line the record starts on). -#}
 named_struct(
     {%- for column in columns + ['_corrupt_record'] %}
-    '{{ column }}', `{{ column }}`{{ ',' if not loop.last }}
+    '{{ column }}', `{{ column }}`,
     {%- endfor %}
+    '_line', cast(`_line` as string)
 )
 {%- endmacro %}
 

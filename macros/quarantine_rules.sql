@@ -14,7 +14,8 @@
                    'flag'     counted by data_quality only, every row kept.
                    The 'row' checks come first, then the 'user' ones.
       condition    Spark SQL, true = quarantine, over the staging model's parsed columns: `raw`
-                   (the file's strings as a struct, incl. _corrupt_record), `user_id` (trimmed),
+                   (the file's strings as a struct, incl. _corrupt_record and _line, the line
+                   the record starts on), `user_id` (trimmed),
                    each parsed column under its own name, and the 'user' step's own columns
                    (onboarding: user_versions; transactions: is_onboarded_user)
       column,parse an unparseable_<column> check: the staging model parses raw.<column> as

@@ -1,6 +1,7 @@
 {{ config(materialized='cassandra', partition_key=['source'], clustering_key=['reason', 'row_id'], allow_empty=true) }}
-{#- Every quarantined raw row: its source, reason, and values as the file held them. The staging
-    model of each source is the catalogue's (macros/quarantine_rules.sql). -#}
+{#- Every quarantined raw row: its source, reason, and values as the file held them, with `_line`
+    (the line of the file its record starts on) and `_file`. The staging model of each source is
+    the catalogue's (macros/quarantine_rules.sql). -#}
 {%- for source_table, model in staging_models.items() %}
 select
     '{{ source_table }}' as source,

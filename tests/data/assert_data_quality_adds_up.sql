@@ -1,6 +1,7 @@
 {#- data_quality adds up, source by source. Each check's rows_quarantined = its rows (by reason)
-    in quarantined_rows. The checks form a waterfall: the first examines every row read from the
-    source view (for population: the clean onboarding rows), each next one the rows the previous
+    in quarantined_rows. The checks form a waterfall: the first examines every record of the
+    source file, as the runner's scan counted them before Spark read it (`_file_records`; for
+    population: the clean onboarding rows), each next one the rows the previous
     kept, and rows_in = rows_kept + rows_quarantined (population: + users_excluded;
     identical_duplicate collapses copies without quarantining them). Checks are put in waterfall
     order by rows_in, then rows_kept, descending: neither ever grows. Informational checks stand
@@ -25,9 +26,11 @@ with checks as (
         on d.source = q.source and d.`check` = q.reason
 ),
 
+-- the records of each file as the runner's scan counted them (a malformed one too), not Spark's
 rows_read as (
     {%- for file in staging_models %}
-    select '{{ file }}' as source, count(1) as rows_read from {{ source('raw', file) }}
+    select '{{ file }}' as source, coalesce(max(_file_records), 0) as rows_read
+    from {{ source('raw', file) }}
     union all
     {%- endfor %}
     select 'population', min(rows_kept) from checks where source = 'lk_onboarding'
