@@ -78,7 +78,8 @@ def registration_watchdog(target: SparkTarget) -> Iterator[None]:
         raise
     finally:
         done.set()
-        logging.getLogger().removeFilter(quiet)
+        if not fired.is_set():  # else py4j's threads keep failing on the stopped JVM: stay quiet
+            logging.getLogger().removeFilter(quiet)
     if fired.is_set():
         raise _no_registration(target)
 
