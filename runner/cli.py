@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 import traceback
@@ -32,6 +33,8 @@ from runner.console import (
 )
 from runner.docs.serve import serve as serve_docs
 from runner.docs.site import generate_site
+from runner.engine.lifecycle import engine_status, start_engine, stop_engine
+from runner.engine.protocol import choose_engine
 from runner.errors import RunnerError
 from runner.generate import generate_dataset
 from runner.local import checks, services
@@ -405,11 +408,14 @@ def setup(project_dir: Path, debug: bool) -> None:
 @handle_errors
 def up(debug: bool, project_dir: Path, profiles_dir: Path | None, target: str | None,
        **_: Any) -> None:
-    """Start the local services of the target: Cassandra, Thrift server, Superset."""
+    """Start the local services of the target: Cassandra, Thrift server, Superset, and the
+    warm engine when the target's spark.engine is daemon."""
     tgt = _target(project_dir, profiles_dir, target)
     set_secrets(tgt.secrets())
     started = time.perf_counter()
     services.up(project_dir.resolve(), tgt, render_event)
+    if choose_engine(tgt.spark.engine, os.environ) == "daemon":
+        _start_engine(project_dir, profiles_dir, target)
     log(f"All services up in {time.perf_counter() - started:.1f}s")
 
 
@@ -418,6 +424,8 @@ def up(debug: bool, project_dir: Path, profiles_dir: Path | None, target: str | 
 @handle_errors
 def down(debug: bool, project_dir: Path, **_: Any) -> None:
     """Stop the services this project started (by PID file)."""
+    if stop_engine(project_dir):
+        log("stopped engine")
     for name in services.down(project_dir.resolve()):
         log(f"stopped {name}")
 
@@ -433,7 +441,53 @@ def status(debug: bool, project_dir: Path, **_: Any) -> None:
     for line in services.status(project_dir.resolve()):
         state = "[green]running[/green]" if line.running else "[red]stopped[/red]"
         table.add_row(line.name, state, line.address, escape(line.detail))
+    eng = engine_status(project_dir)
+    table.add_row("engine", "[green]running[/green]" if eng.running else "[red]stopped[/red]",
+                  str(eng.socket), f"pid {eng.pid}, Spark {eng.master}, target {eng.target}"
+                  if eng.running else f"log {eng.log_file}")
     console.print(table)
+
+
+@main.group()
+def engine() -> None:
+    """The warm engine: one Spark session kept between build, run and test commands."""
+
+
+def _start_engine(project_dir: Path, profiles_dir: Path | None, target: str | None) -> None:
+    state = start_engine(project_dir, target, profiles_dir)
+    took = f"started in {state.start_seconds:.1f}s" if state.started else "already running"
+    log(f"engine     {state.socket} (pid {state.pid}, Spark {state.master}, target "
+        f"{state.target})  {took}")
+
+
+@engine.command(name="start")
+@common_options
+@handle_errors
+def engine_start(debug: bool, project_dir: Path, profiles_dir: Path | None, target: str | None,
+                 **_: Any) -> None:
+    """Start the engine for the target; build/run/test then use it (RUNNER_ENGINE=process: not)."""
+    _start_engine(project_dir, profiles_dir, target)
+
+
+@engine.command(name="stop")
+@common_options
+@handle_errors
+def engine_stop(debug: bool, project_dir: Path, **_: Any) -> None:
+    """Stop the engine by its PID (a build it runs is cancelled first)."""
+    log("engine stopped" if stop_engine(project_dir) else "no engine was running")
+
+
+@engine.command(name="status")
+@common_options
+@handle_errors
+def engine_status_(debug: bool, project_dir: Path, **_: Any) -> None:
+    """Whether the engine runs, its PID, socket, target and log."""
+    eng = engine_status(project_dir)
+    if not eng.running:
+        log(f"engine: not running (log {eng.log_file})")
+        return
+    log(f"engine: running, pid {eng.pid}, target {eng.target}, Spark {eng.master}, since "
+        f"{eng.started_at}; socket {eng.socket}; log {eng.log_file}")
 
 
 @main.group()

@@ -61,6 +61,12 @@ class SparkTarget(_Strict):
     ui_port: int = Field(
         8080, description="Web UI of a managed master on 127.0.0.1; worker N uses ui_port + N"
     )
+    engine: Literal["daemon", "process"] = Field(
+        "process",
+        description="daemon: `runner up` starts the warm engine (one Spark session kept between "
+        "commands) and build/run/test use it while it runs; process: every command starts its "
+        "own Spark ($RUNNER_ENGINE overrides; on CI the default is process)",
+    )
 
 
 Consistency = Literal[

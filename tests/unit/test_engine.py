@@ -1,0 +1,199 @@
+"""The warm engine's pure parts: who may connect, which files count as private, the engine
+choice, the session check and the client's command-line reading (no Spark, no daemon)."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from runner.config import SparkTarget, Target
+from runner.engine.admission import SessionSpec, mismatch, session_spec
+from runner.engine.client import project_dir_arg, run_in_engine, strip_colors
+from runner.engine.protocol import (
+    check_peer,
+    check_socket_path,
+    choose_engine,
+    engine_files,
+    listen,
+    peer_uid,
+    private_problem,
+    receive,
+    send,
+)
+from runner.errors import ConfigError, ServiceError
+
+
+def test_listen_makes_a_private_folder_and_socket(tmp_path: Path) -> None:
+    files = engine_files(tmp_path)
+    listener = listen(files)
+    try:
+        assert stat.S_IMODE(files.folder.stat().st_mode) == 0o700
+        info = files.socket.lstat()
+        assert stat.S_ISSOCK(info.st_mode)
+        assert stat.S_IMODE(info.st_mode) == 0o600
+        assert info.st_uid == os.getuid()
+        assert private_problem(files.folder, 0o700, os.getuid()) is None
+        assert private_problem(files.socket, 0o600, os.getuid()) is None
+    finally:
+        listener.close()
+
+
+def test_listen_tightens_an_existing_open_folder(tmp_path: Path) -> None:
+    files = engine_files(tmp_path)
+    files.folder.mkdir(parents=True)
+    files.folder.chmod(0o777)
+    listen(files).close()
+    assert stat.S_IMODE(files.folder.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize(
+    ("mode", "allowed", "problem"),
+    [
+        (0o700, 0o700, None),
+        (0o750, 0o700, "mode 0750"),  # group may enter
+        (0o701, 0o700, "mode 0701"),  # others may traverse
+        (0o600, 0o600, None),
+        (0o660, 0o600, "mode 0660"),  # group may connect
+        (0o400, 0o600, None),  # less than allowed is fine
+    ],
+)
+def test_private_problem_reads_the_permission_bits(
+    tmp_path: Path, mode: int, allowed: int, problem: str | None
+) -> None:
+    path = tmp_path / "f"
+    path.write_text("")
+    path.chmod(mode)
+    found = private_problem(path, allowed, os.getuid())
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_private_problem_refuses_another_owner(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_text("")
+    path.chmod(0o600)
+    other = os.getuid() + 1
+    found = private_problem(path, 0o600, other)
+    assert found is not None and f"belongs to uid {os.getuid()}, not {other}" in found
+
+
+def test_private_problem_of_a_missing_file(tmp_path: Path) -> None:
+    assert "No such file" in str(private_problem(tmp_path / "gone", 0o600, os.getuid()))
+
+
+def test_peer_uid_is_the_connecting_process_uid() -> None:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with a, b:
+        assert peer_uid(a) == os.getuid()
+        check_peer(peer_uid(a), os.getuid())
+
+
+def test_check_peer_refuses_another_uid() -> None:
+    with pytest.raises(ServiceError, match="refusing a connection from uid 0"):
+        check_peer(0, 1000)
+
+
+def test_socket_path_too_long(tmp_path: Path) -> None:
+    with pytest.raises(ServiceError, match="more than a Unix socket allows"):
+        check_socket_path(tmp_path / ("x" * 120) / "engine.sock")
+
+
+@pytest.mark.parametrize(
+    ("setting", "env", "chosen"),
+    [
+        ("process", {}, "process"),  # the default for spark_only, clusters
+        ("daemon", {}, "daemon"),
+        ("daemon", {"CI": "true"}, "process"),  # CI runs in its own process
+        ("daemon", {"CI": "false"}, "daemon"),
+        ("daemon", {"RUNNER_ENGINE": "process"}, "process"),  # the opt-out
+        ("process", {"RUNNER_ENGINE": "daemon", "CI": "1"}, "daemon"),  # explicit wins over CI
+        ("daemon", {"RUNNER_ENGINE": " Process "}, "process"),
+    ],
+)
+def test_choose_engine(setting: str, env: dict[str, str], chosen: str) -> None:
+    assert choose_engine(setting, env) == chosen
+
+
+def test_choose_engine_rejects_an_unknown_value() -> None:
+    with pytest.raises(ConfigError, match=r"\$RUNNER_ENGINE is 'proces'") as err:
+        choose_engine("daemon", {"RUNNER_ENGINE": "proces"})
+    assert "RUNNER_ENGINE=process" in str(err.value)
+
+
+def test_messages_round_trip() -> None:
+    stream = io.BytesIO()
+    send(stream, {"type": "out", "text": "1 of 2 OK\n"})
+    send(stream, {"type": "exit", "code": 1})
+    stream.seek(0)
+    assert receive(stream) == {"type": "out", "text": "1 of 2 OK\n"}
+    assert receive(stream) == {"type": "exit", "code": 1}
+    assert receive(stream) is None
+
+
+def test_receive_rejects_a_message_without_type() -> None:
+    with pytest.raises(ValueError, match="not a message"):
+        receive(io.BytesIO(b'{"text": "x"}\n'))
+
+
+def _target(**spark: object) -> Target:
+    return Target(spark=SparkTarget(**spark))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("running", "wanted", "reason"),
+    [
+        # runtime SQL settings are applied per command: no mismatch
+        (_target(), _target(conf={"spark.sql.shuffle.partitions": "4"}), None),
+        (_target(master="local[*]"), _target(master="local[2]"), "Spark master is local[*]"),
+        (_target(), _target(driver_memory="4g"), "driver memory is 2g, the target's 4g"),
+        (_target(), _target(conf={"spark.executor.cores": "2"}), "(spark.executor.cores)"),
+        (_target(), _target(conf={"spark.sql.extensions": "x"}), "(spark.sql.extensions)"),
+    ],
+)
+def test_mismatch(running: Target, wanted: Target, reason: str | None) -> None:
+    found = mismatch(session_spec(running), session_spec(wanted))
+    assert (found is None) if reason is None else (found is not None and reason in found)
+
+
+def test_mismatch_needs_the_cassandra_connector() -> None:
+    without = SessionSpec("local[*]", "2g", (), cassandra=False)
+    found = mismatch(without, SessionSpec("local[*]", "2g", (), cassandra=True))
+    assert found is not None and "without the Cassandra connector" in found
+    assert mismatch(SessionSpec("local[*]", "2g", (), True), without) is None
+
+
+def test_project_dir_arg() -> None:
+    assert project_dir_arg(["build"], Path("/w")) == Path("/w")
+    assert project_dir_arg(["build", "--project-dir", "../p"], Path("/w/x")) == Path("/w/p")
+    assert project_dir_arg(["test", "--project-dir=/q"], Path("/w")) == Path("/q")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["ls"], {}),  # not a command the engine runs
+        (["build", "--help"], {}),
+        (["build"], {"RUNNER_ENGINE": "process"}),
+        (["build"], {"CI": "true"}),
+        (["build"], {}),  # no engine running in this folder
+    ],
+)
+def test_run_in_engine_leaves_the_command_here(
+    tmp_path: Path, argv: list[str], env: dict[str, str]
+) -> None:
+    assert run_in_engine(argv, env, tmp_path) is None
+
+
+def test_run_in_engine_reports_a_bad_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_in_engine(["build"], {"RUNNER_ENGINE": "yes"}, tmp_path) == 1
+    assert "Error: $RUNNER_ENGINE is 'yes'" in capsys.readouterr().err
+
+
+def test_strip_colors() -> None:
+    assert strip_colors("\x1b[31mERROR\x1b[0m in \x1b[1;32m1s\x1b[0m") == "ERROR in 1s"
