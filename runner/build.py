@@ -4,13 +4,13 @@ failure, and always write `run_results.json`."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner import artifacts
+from runner import artifacts, reuse
 from runner.compile import CompiledProject, write_manifest
 from runner.config import RunConfig
 from runner.datatests import failing_rows
@@ -31,7 +31,12 @@ from runner.results import (
     ignore_event,
 )
 from runner.scheduler import Schedule
-from runner.spark.materializations import MaterializeContext, materialize, register_existing
+from runner.spark.materializations import (
+    MaterializeContext,
+    materialize,
+    materialize_view,
+    register_existing,
+)
 from runner.spark.session import create_session, run_sql, to_execution_error
 from runner.spark.sources import input_bytes, register_source
 from runner.templating import CompiledModel
@@ -103,9 +108,11 @@ def run_build(
     errors: list[str] = []
     with InterruptWatch() as watch:
         try:
-            session = _prepare(cp, spark, built, steps, phases, callback, watch)
+            fingerprints = reuse.model_fingerprints(cp)
+            session = _prepare(cp, spark, built, steps, phases, callback, watch, fingerprints,
+                               reuse_previous=not cfg.full_refresh)
             t_nodes = time.perf_counter()
-            _walk(cp, cfg, session, steps, results, callback, watch)
+            _walk(cp, cfg, session, steps, results, callback, watch, fingerprints)
             phases["models"] = time.perf_counter() - t_nodes
         except KeyboardInterrupt:
             watch.received = True
@@ -147,6 +154,9 @@ def _prepare(
     phases: dict[str, float],
     callback: Callback,
     watch: InterruptWatch,
+    fingerprints: Mapping[str, str],
+    *,
+    reuse_previous: bool,
 ) -> SparkSession:
     """Start what the steps need: Cassandra, the Spark session, sources and upstream inputs."""
 
@@ -172,7 +182,8 @@ def _prepare(
     tests = [cp.tests[s.name] for s in steps if s.resource_type == ResourceType.TEST]
     read = {r for t in tests for r in t.refs}
     register_inputs(cp, spark, built, expose=read - set(built),
-                    sources={src for t in tests for src in t.sources})
+                    sources={src for t in tests for src in t.sources},
+                    fingerprints=fingerprints, reuse_previous=reuse_previous, callback=callback)
     phases["sources"] = time.perf_counter() - t0
     return spark
 
@@ -185,6 +196,7 @@ def _walk(
     results: list[NodeResult],
     callback: Callback,
     watch: InterruptWatch,
+    fingerprints: Mapping[str, str],
 ) -> None:
     """Run the steps, independent ones at once; append and report results in plan order.
 
@@ -192,7 +204,8 @@ def _walk(
     the models it reads are; with --fail-fast, one step at a time. Stops early on SIGINT.
     """
 
-    ctx = MaterializeContext(spark, cp.target, cp.project.target_dir / "marts", cfg.full_refresh)
+    ctx = MaterializeContext(spark, cp.target, cp.project.target_dir / "marts", cfg.full_refresh,
+                             fingerprints=fingerprints)
     failures_dir = cp.project.target_dir / "test_failures"
     total = len(steps)
     position = {(s.resource_type, s.name): i for i, s in enumerate(steps)}
@@ -342,28 +355,42 @@ def register_inputs(
     names: list[str],
     expose: Iterable[str] = (),
     sources: Iterable[tuple[str, str]] = (),
+    *,
+    fingerprints: Mapping[str, str] | None = None,
+    reuse_previous: bool = True,
+    callback: Callback = ignore_event,
 ) -> None:
     """Register the sources and unselected upstream models that `names` read.
 
-    An upstream table-like model built by an earlier run is read from its Parquet copy;
-    anything else becomes a (lazy) temp view, so selecting one model always works. Models in
-    `expose` and `sources` (read by tests, not built now) are registered the same way.
+    The inputs are planned from `names` upwards (`runner.reuse.plan_inputs`): an upstream
+    table-like model built by an earlier run is read from its Parquet copy and, in a build
+    (`fingerprints`), a persisted model whose stored rows are still current is reused; what is
+    above them is not read at all. Anything else becomes a (lazy) temp view, so selecting one
+    model always works; in a build, a persisted one is computed into Parquet again, for the
+    next builds. Models in `expose` and `sources` (read by tests, not built now) are
+    registered the same way.
     """
 
     project = cp.project
-    needed = set(names) | set(expose)
-    for name in list(needed):
-        needed |= cp.graph.ancestors(name)
-    for key in sorted({s for n in needed for s in cp.models[n].sources} | set(sources)):
+    plan = reuse.plan_inputs(cp, names, expose, fingerprints=fingerprints, reuse=reuse_previous)
+    for key in sorted(plan.sources | set(sources)):
         register_source(spark, project, project.sources[key], cp.vars)
     marts_dir = project.target_dir / "marts"
-    for name in cp.graph.order(needed - set(names)):
+    ctx = MaterializeContext(spark, cp.target, marts_dir, fingerprints=fingerprints or {})
+    for name, kind in plan.models:
         model = cp.models[name]
-        if model.config.materialized in ("table", "cassandra") and register_existing(
-            spark, name, marts_dir
-        ):
-            continue
-        run_sql(spark, model, project.models[name].raw_sql).createOrReplaceTempView(name)
+        if kind == reuse.InputKind.REUSED:
+            register_existing(spark, name, reuse.persisted_dir(cp))
+        elif kind == reuse.InputKind.PARQUET:
+            register_existing(spark, name, marts_dir)
+        elif kind == reuse.InputKind.PERSIST:
+            materialize_view(ctx, model, run_sql(spark, model, project.models[name].raw_sql))
+        else:
+            run_sql(spark, model, project.models[name].raw_sql).createOrReplaceTempView(name)
+    for kind, what in ((reuse.InputKind.REUSED, "Reused from the previous build (unchanged)"),
+                       (reuse.InputKind.PERSIST, "Persisted upstream for the next builds")):
+        if plan.names(kind):
+            callback(Info(f"{what}: {', '.join(plan.names(kind))}"))
 
 
 def _skipped(cp: CompiledProject, step: Step, reason: str) -> NodeResult:

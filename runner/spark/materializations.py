@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.config import CassandraTarget, Target
 from runner.errors import Location, MaterializationError
+from runner.reuse import FINGERPRINT_FILE, fingerprint_text
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -33,6 +34,7 @@ class MaterializeContext:
     target: Target
     marts_dir: Path  # target/marts: Parquet copy of every table-like model
     full_refresh: bool = False
+    fingerprints: Mapping[str, str] = field(default_factory=dict)  # stored with persisted rows
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ def _persist(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> in
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+    if model.name in ctx.fingerprints:  # swapped in with the rows (runner.reuse)
+        (staged / FINGERPRINT_FILE).write_text(fingerprint_text(ctx.fingerprints[model.name]))
     final = _promote(staged, folder / model.name)
     _register_parquet(ctx.spark, model.name, final)
     return parquet_rows(final)

@@ -1,0 +1,170 @@
+"""State-based reuse: an upstream model the build does not select is read from the Parquet its
+last build left, instead of being recomputed, when nothing it depends on changed.
+
+A persisted model (`persist: true`) stores a fingerprint next to its Parquet rows
+(`target/persisted/<model>/_fingerprint.json`, swapped in with them). The fingerprint covers
+the compiled SQL, the config, the typed vars, the fingerprints of the models it refs, and each
+raw file it reads (path, size, modification time and a digest of its first and last 64 KiB).
+`runner build -s one_mart` then plans its inputs from the selection upwards and stops at every
+persisted model whose stored fingerprint matches: neither it nor anything above it is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runner import __version__
+from runner.spark.sources import source_file
+
+if TYPE_CHECKING:
+    from runner.compile import CompiledProject
+
+FINGERPRINT_FILE = "_fingerprint.json"  # Spark skips files starting with "_" when it reads
+EDGE_BYTES = 64 * 1024
+
+
+class InputKind(StrEnum):
+    REUSED = "reused"  # persisted Parquet with a matching fingerprint
+    PARQUET = "parquet"  # a table-like model's copy from its last build
+    PERSIST = "persist"  # a persisted model computed again (its rows changed or are missing)
+    VIEW = "view"  # computed from its SQL (lazily, inside its readers' plans)
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """How each unselected model a build reads is provided, in graph order, and the sources
+    those computed from SQL read."""
+
+    models: tuple[tuple[str, InputKind], ...] = ()
+    sources: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+
+    def names(self, kind: InputKind) -> list[str]:
+        return [name for name, k in self.models if k == kind]
+
+
+def file_fingerprint(path: Path) -> dict[str, object]:
+    """What identifies a raw file's content cheaply: size, mtime and its first and last bytes.
+
+    A rewrite that keeps size and modification time and changes only the middle goes unseen;
+    an append, a truncation or any rewrite through normal tools does not.
+    """
+    try:
+        info = path.stat()
+    except OSError:
+        return {"path": str(path), "missing": True}
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        digest.update(fh.read(EDGE_BYTES))
+        if info.st_size > EDGE_BYTES:
+            fh.seek(max(EDGE_BYTES, info.st_size - EDGE_BYTES))
+            digest.update(fh.read(EDGE_BYTES))
+    return {"path": str(path), "size": info.st_size, "mtime_ns": info.st_mtime_ns,
+            "edges": digest.hexdigest()}
+
+
+def model_fingerprints(cp: CompiledProject) -> dict[str, str]:
+    """The fingerprint of every enabled model, upstream first."""
+    typed_vars = json.dumps(cp.vars, sort_keys=True, default=str)
+    files: dict[tuple[str, str], dict[str, object]] = {}
+    out: dict[str, str] = {}
+    for name in cp.graph.order():
+        model = cp.models[name]
+        for key in model.sources:
+            if key not in files:
+                table = cp.project.sources[key]
+                files[key] = {
+                    "file": file_fingerprint(source_file(cp.project, table, cp.vars)),
+                    "columns": [c.name for c in table.columns],
+                }
+        payload = {
+            "runner": __version__,
+            "sql": model.sql,
+            "config": model.config.model_dump(mode="json"),
+            "vars": typed_vars,
+            "refs": {ref: out[ref] for ref in model.refs},
+            "sources": {f"{s}.{t}": files[(s, t)] for s, t in model.sources},
+        }
+        out[name] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return out
+
+
+def persisted_dir(cp: CompiledProject) -> Path:
+    """`<target>/persisted`, where `persist: true` models keep their rows."""
+    return cp.project.target_dir / "persisted"
+
+
+def stored_fingerprint(folder: Path) -> str | None:
+    """The fingerprint a complete persisted folder was written with; None if there is none."""
+    if not (folder / "_SUCCESS").exists():
+        return None
+    try:
+        value = json.loads((folder / FINGERPRINT_FILE).read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def fingerprint_text(fingerprint: str) -> str:
+    """The content of a `_fingerprint.json`."""
+    return json.dumps({"fingerprint": fingerprint}) + "\n"
+
+
+def plan_inputs(
+    cp: CompiledProject,
+    built: Iterable[str],
+    read: Iterable[str] = (),
+    *,
+    fingerprints: Mapping[str, str] | None = None,
+    reuse: bool = True,
+    has_parquet: Mapping[str, bool] | None = None,
+) -> InputPlan:
+    """How to provide the unselected models that `built` and `read` need, walking upwards.
+
+    A persisted model with a matching stored fingerprint is REUSED and a table-like model
+    with a copy from an earlier build is read from PARQUET: the walk stops there. With
+    `fingerprints`, any other persisted model is computed again (PERSIST); everything else is
+    a VIEW. The walk goes on to their refs and sources.
+
+    Args:
+        cp: the compiled project.
+        built: the models this command builds (not planned, their refs are).
+        read: models read without being built (by tests), planned like refs.
+        fingerprints: the models' current fingerprints (a build); None: nothing is reused
+            or persisted (`runner show`).
+        reuse: False with --full-refresh: persisted models are computed again.
+        has_parquet: which table-like models have a copy (default: look in target/marts).
+    """
+    built = set(built)
+    marts = cp.project.target_dir / "marts"
+    stored_dir = persisted_dir(cp)
+    kinds: dict[str, InputKind] = {}
+    sources: set[tuple[str, str]] = set()
+    todo = [r for n in built for r in cp.models[n].refs] + [n for n in read if n not in built]
+    sources.update(s for n in built for s in cp.models[n].sources)
+    while todo:
+        name = todo.pop()
+        if name in kinds or name in built:
+            continue
+        model = cp.models[name]
+        if (fingerprints is not None and reuse and model.config.persist
+                and stored_fingerprint(stored_dir / name) == fingerprints[name]):
+            kinds[name] = InputKind.REUSED
+            continue
+        if model.config.materialized in ("table", "cassandra", "incremental"):
+            exists = (has_parquet[name] if has_parquet is not None and name in has_parquet
+                      else (marts / name / "_SUCCESS").exists())
+            if exists:
+                kinds[name] = InputKind.PARQUET
+                continue
+        persist = fingerprints is not None and model.config.persist
+        kinds[name] = InputKind.PERSIST if persist else InputKind.VIEW
+        todo.extend(model.refs)
+        sources.update(model.sources)
+    order = cp.graph.order(set(kinds))
+    return InputPlan(tuple((n, kinds[n]) for n in order), frozenset(sources))
