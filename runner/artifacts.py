@@ -11,7 +11,8 @@ run_results.json:
   {unique_id, resource_type, status, message, execution_time, rows_affected, materialized,
    timing, failures}
   status of a model: success | error | skipped; of a test: pass | fail (failing rows, severity
-  error) | warn (failing rows, severity warn) | error (the test could not run) | skipped.
+  error) | warn (failing rows, severity warn) | error (the test could not run) | skipped; of a
+  unit test (resource_type unit_test): pass | fail (rows differ; failures: how many) | error.
   failures: the failing-row count of a test that ran, else null. A skipped node's message says
   why: "upstream <model> failed", "test <name> failed", "model <name> failed",
   "skipped after the first error (--fail-fast)", "interrupted" (SIGINT; the step that was
@@ -71,8 +72,9 @@ def run_results(cfg: RunConfig, run: RunResult) -> dict[str, Any]:
 
 
 def result_status(result: NodeResult) -> str:
-    """The run_results status: a model's as is; a test's as pass / fail / warn / error / skipped."""
-    if result.resource_type != ResourceType.TEST:
+    """The run_results status: a model's as is; a (unit) test's as pass / fail / warn / error /
+    skipped."""
+    if result.resource_type == ResourceType.MODEL:
         return result.status.value
     if result.status == NodeStatus.SUCCESS:
         return "pass"

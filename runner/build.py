@@ -16,6 +16,7 @@ from runner.config import RunConfig
 from runner.datatests import failing_rows
 from runner.datatests.collect import DataTest
 from runner.datatests.failing_rows import ConditionBatch
+from runner.datatests.unit_run import UnitRunner, run_unit_test
 from runner.errors import RunnerError
 from runner.interrupts import InterruptWatch
 from runner.local import services
@@ -54,12 +55,16 @@ class Step:
 
 
 def plan_steps(cp: CompiledProject, command: str) -> list[Step]:
-    """Selected models in graph order, each test right after the last model it reads.
+    """Selected models in graph order, each test right after the last model it reads, each
+    unit test right before the model it tests.
 
     `run` builds models only, `test` runs tests only, `build` does both.
     """
     models = set(cp.selected) if command != "test" else set()
     tests = cp.selected_tests if command in ("build", "test") else []
+    units: dict[str, list[str]] = {}
+    for name in cp.selected_unit_tests if command in ("build", "test") else []:
+        units.setdefault(cp.unit_tests[name].model, []).append(name)
     position = {n: i for i, n in enumerate(cp.graph.order())}
     anchored: dict[str | None, list[str]] = {}
     for name in tests:
@@ -68,6 +73,7 @@ def plan_steps(cp: CompiledProject, command: str) -> list[Step]:
         anchored.setdefault(anchor, []).append(name)
     steps = [Step(ResourceType.TEST, t) for t in anchored.get(None, [])]
     for model in cp.graph.order():
+        steps += [Step(ResourceType.UNIT_TEST, u) for u in units.get(model, [])]
         if model in models:
             steps.append(Step(ResourceType.MODEL, model))
         steps += [Step(ResourceType.TEST, t) for t in anchored.get(model, [])]
@@ -217,6 +223,7 @@ def _walk(
 
     tests = [cp.tests[s.name] for s in steps if s.resource_type == ResourceType.TEST]
     batch = ConditionBatch(spark, [t for t in tests if not stores(t)])
+    units = UnitRunner(spark, cp.project, cp.models, cp.graph)
 
     def decide(i: int, done: dict[int, NodeResult]) -> NodeResult | None:
         if cfg.fail_fast and any(r.status == NodeStatus.ERROR for r in done.values()):
@@ -228,6 +235,8 @@ def _walk(
         step = steps[i]
         if step.resource_type == ResourceType.MODEL:
             result = _run_model(ctx, cp, step.name)
+        elif step.resource_type == ResourceType.UNIT_TEST:
+            result = run_unit_test(units, cp.unit_tests[step.name])
         else:
             test = cp.tests[step.name]
             result = _run_test(spark, test, failures_dir if stores(test) else None, batch)
@@ -238,7 +247,8 @@ def _walk(
 
     def on_start(i: int) -> None:
         step = steps[i]
-        kind = cp.models[step.name].config.materialized if step.resource_type == ResourceType.MODEL else "test"
+        kind = (cp.models[step.name].config.materialized
+                if step.resource_type == ResourceType.MODEL else step.resource_type.value)
         callback(NodeStarted(i + 1, total, step.name, kind, step.resource_type))
 
     def on_finish(i: int, result: NodeResult) -> None:
@@ -257,6 +267,8 @@ def _step_inputs(
 ) -> set[int]:
     """The earlier steps whose results decide whether step `index` runs, and what it reads."""
     step = steps[index]
+    if step.resource_type == ResourceType.UNIT_TEST:
+        return set()  # given rows only
     if step.resource_type == ResourceType.TEST:
         return {position[(ResourceType.MODEL, r)] for r in cp.tests[step.name].refs
                 if (ResourceType.MODEL, r) in position}
@@ -267,7 +279,12 @@ def _step_inputs(
         j for j, s in enumerate(steps[:index])
         if s.resource_type == ResourceType.TEST and upstream.intersection(cp.tests[s.name].attached)
     }
-    return models | tests
+    units = {
+        j for j, s in enumerate(steps[:index])
+        if s.resource_type == ResourceType.UNIT_TEST
+        and cp.unit_tests[s.name].model in upstream | {step.name}
+    }
+    return models | tests | units
 
 
 def _skip_reason(
@@ -280,9 +297,12 @@ def _skip_reason(
     """Why step `index` is skipped, from the results of its inputs; None when it runs.
 
     A test is skipped when a model it reads failed or was skipped. A model is skipped when an
-    upstream model failed or an earlier test on one did: the first such model in graph order.
+    upstream model failed or an earlier test on one did, or a unit test of it or of an upstream
+    model failed: the first such model in graph order. A unit test is never skipped for these.
     """
     step = steps[index]
+    if step.resource_type == ResourceType.UNIT_TEST:
+        return None
     results = {(steps[j].resource_type, steps[j].name): done[j] for j in inputs}
     if step.resource_type == ResourceType.TEST:
         for ref in cp.tests[step.name].refs:
@@ -294,13 +314,19 @@ def _skip_reason(
         return None
     failed_tests = [steps[j].name for j in sorted(inputs)
                     if steps[j].resource_type == ResourceType.TEST and done[j].status == NodeStatus.ERROR]
-    for model in cp.graph.order(cp.graph.ancestors(step.name)):
+    failed_units = [steps[j].name for j in sorted(inputs)
+                    if steps[j].resource_type == ResourceType.UNIT_TEST
+                    and done[j].status == NodeStatus.ERROR]
+    for model in cp.graph.order(cp.graph.ancestors(step.name) | {step.name}):
         result = results.get((ResourceType.MODEL, model))
         if result is not None and result.status == NodeStatus.ERROR:
             return f"upstream {model} failed"
         failed = next((t for t in failed_tests if model in cp.tests[t].attached), None)
         if failed is not None:
             return f"test {failed} failed"
+        unit = next((u for u in failed_units if cp.unit_tests[u].model == model), None)
+        if unit is not None:
+            return f"unit test {unit} failed"
     return None
 
 
@@ -394,6 +420,12 @@ def register_inputs(
 
 
 def _skipped(cp: CompiledProject, step: Step, reason: str) -> NodeResult:
+    if step.resource_type == ResourceType.UNIT_TEST:
+        unit = cp.unit_tests[step.name]
+        return NodeResult(
+            unit.name, NodeStatus.SKIPPED, reason, 0.0, None, "unit_test", unit.path.as_posix(),
+            resource_type=ResourceType.UNIT_TEST,
+        )
     if step.resource_type == ResourceType.TEST:
         test = cp.tests[step.name]
         return NodeResult(

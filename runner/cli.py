@@ -145,8 +145,9 @@ def _execute_config(cfg: RunConfig) -> tuple[CompiledProject, RunResult]:
     set_secrets(cp.target.secrets())
     log(f"Target '{cp.target.name}': Spark {cp.target.spark.master}, "
         f"{len(cp.models)} models, {len(cp.project.sources)} sources, "
-        f"{len(cp.project.macros)} macro files, {len(cp.tests)} tests; "
-        f"{len(cp.selected)} models and {len(cp.selected_tests)} tests selected")
+        f"{len(cp.project.macros)} macro files, {len(cp.tests)} tests, "
+        f"{len(cp.unit_tests)} unit tests; {len(cp.selected)} models, "
+        f"{len(cp.selected_tests)} tests and {len(cp.selected_unit_tests)} unit tests selected")
     with project_lock(cp.project.dir):
         run = run_build(cp, cfg, render_event)
     print_summary(run, started)
@@ -210,7 +211,7 @@ def build(debug: bool, no_superset: bool, **kwargs: Any) -> None:
               help="Keep the failing rows of each test under target/test_failures/")
 @handle_errors
 def test_(debug: bool, **kwargs: Any) -> None:
-    """Run the data tests of the selected models (or tests selected by name)."""
+    """Run the data and unit tests of the selected models (or tests selected by name)."""
     _, _, result = _execute("test", **kwargs)
     if not result.success:
         raise Exit(1)

@@ -10,6 +10,7 @@ from runner import manifest
 from runner.chart_check import check_dashboards
 from runner.config import RunConfig, Target, load_target
 from runner.datatests.collect import DataTest, collect_tests, select_tests
+from runner.datatests.unit import UnitTest, collect_unit_tests, select_unit_tests
 from runner.errors import CompilationError, CycleError, Location
 from runner.graph import CycleFound, Graph
 from runner.project import Project, load_project
@@ -29,6 +30,8 @@ class CompiledProject:
     selected: list[str]
     tests: dict[str, DataTest] = field(default_factory=dict)
     selected_tests: list[str] = field(default_factory=list)
+    unit_tests: dict[str, UnitTest] = field(default_factory=dict)
+    selected_unit_tests: list[str] = field(default_factory=list)
 
 
 def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProject:
@@ -55,6 +58,10 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
         modified_tests = {n for n, t in tests.items() if state(t.unique_id, "modified")}
     selected = select(graph, infos, cfg.select, cfg.exclude, state=state)
     selected_tests = select_tests(tests, selected, cfg.select, cfg.exclude, modified=modified_tests)
+    units = collect_unit_tests(project, renderer, compiled)
+    selected_units = select_unit_tests(
+        units, cfg.select, cfg.exclude, lambda spec: set(select(graph, infos, [spec], state=state))
+    )
     if check_sql:
         errors = check_all([(compiled[n], project.models[n].raw_sql) for n in selected])
         if len(errors) == 1:
@@ -63,8 +70,13 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
             raise concat_errors(errors)
         check_dashboards(project, compiled, target)
     _write_compiled(project, compiled, selected, tests, selected_tests)
+    for name in selected_units:
+        path = project.dir / units[name].compiled.compiled_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(units[name].compiled.sql)
     return CompiledProject(
-        project, target, typed_vars, compiled, graph, selected, tests, selected_tests
+        project, target, typed_vars, compiled, graph, selected, tests, selected_tests, units,
+        selected_units,
     )
 
 

@@ -24,6 +24,7 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _SECRETS: list[str | None] = []
+_KINDS = {ResourceType.TEST: "test", ResourceType.UNIT_TEST: "unit test"}
 
 
 def set_secrets(secrets: list[str | None]) -> None:
@@ -48,7 +49,7 @@ def render_event(event: Event) -> None:
     if isinstance(event, Info):
         log(event.message)
     elif isinstance(event, NodeStarted):
-        what = "test" if event.resource_type == ResourceType.TEST else f"{event.materialized} model"
+        what = _KINDS.get(event.resource_type) or f"{event.materialized} model"
         label = f"{event.index} of {event.total} START {what} {event.name}"
         log(f"{escape(label)} {'.' * max(3, 70 - len(label))} [RUN]")
     elif isinstance(event, NodeFinished):
@@ -57,7 +58,7 @@ def render_event(event: Event) -> None:
 
 
 def _finished_line(index: int, total: int, r: NodeResult) -> tuple[str, str]:
-    if r.resource_type == ResourceType.TEST:
+    if r.resource_type != ResourceType.MODEL:
         return test_line(index, total, r)
     if r.status == NodeStatus.SUCCESS:
         return (f"{index} of {total} OK {r.message} {r.name}",
@@ -72,17 +73,18 @@ def _finished_line(index: int, total: int, r: NodeResult) -> tuple[str, str]:
 def test_line(index: int, total: int, r: NodeResult) -> tuple[str, str]:
     """dbt's test lines: PASS, WARN n, FAIL n, ERROR, SKIP (reason)."""
     head = f"{index} of {total}"
+    kind = _KINDS[r.resource_type]
     if r.status == NodeStatus.SUCCESS:
         return f"{head} PASS {r.name}", f"[green]PASS[/green] in {r.seconds:.2f}s"
     if r.status == NodeStatus.SKIPPED:
-        return f"{head} SKIP test {r.name} ({r.message})", "[yellow]SKIP[/yellow]"
+        return f"{head} SKIP {kind} {r.name} ({r.message})", "[yellow]SKIP[/yellow]"
     if r.status == NodeStatus.WARN:
         tail = f"[yellow]WARN {r.failures}[/yellow] in {r.seconds:.2f}s"
         return f"{head} WARN {r.failures} {r.name}", tail
     if r.failures:
         tail = f"[red]FAIL {r.failures}[/red] in {r.seconds:.2f}s"
         return f"{head} FAIL {r.failures} {r.name}", tail
-    return f"{head} ERROR test {r.name}", f"[red]ERROR[/red] in {r.seconds:.2f}s"
+    return f"{head} ERROR {kind} {r.name}", f"[red]ERROR[/red] in {r.seconds:.2f}s"
 
 
 def print_summary(run: RunResult, started: float) -> None:
@@ -96,11 +98,12 @@ def print_summary(run: RunResult, started: float) -> None:
     for r in run.results:
         if r.status not in (NodeStatus.ERROR, NodeStatus.WARN):
             continue
-        if r.resource_type == ResourceType.TEST:
+        if r.resource_type != ResourceType.MODEL:
             word, color = ("Warning", "yellow") if r.status == NodeStatus.WARN else ("Failure", "red")
             if r.status == NodeStatus.ERROR and not r.failures:
                 word = "Error"
-            err_console.print(f"\n[{color}]{word} in test {r.name} ({r.path}):[/{color}]")
+            kind = _KINDS[r.resource_type]
+            err_console.print(f"\n[{color}]{word} in {kind} {r.name} ({r.path}):[/{color}]")
         else:
             err_console.print(f"\n[red]Error in model {r.name} ({r.path}):[/red]")
         err_console.print(escape(scrub(r.message)))

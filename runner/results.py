@@ -25,6 +25,7 @@ class NodeStatus(StrEnum):
 class ResourceType(StrEnum):
     MODEL = "model"
     TEST = "test"
+    UNIT_TEST = "unit_test"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 A spec is a space-separated union of terms; a term is a comma-separated intersection of atoms;
 an atom is `[N]+?` `method:value` or a name, then `+[N]?`, or `@name`. Methods: name (default,
-`*` wildcards), `tag:`, `path:`, `config.<key>:`, `state:modified` / `state:new`.
+`*` wildcards), `tag:`, `path:`, `config.<key>:`, `state:modified` / `state:new`, and
+`test_type:unit` (unit tests; no model).
 """
 
 from __future__ import annotations
@@ -139,6 +140,13 @@ def _matches(atom: Atom, name: str, info: NodeInfo, state: StatePredicate | None
         value = (info.config or {}).get(key)
         values = value if isinstance(value, list | tuple) else [value]
         return any(str(v).lower() == atom.value.lower() for v in values)
+    if atom.method == "test_type":
+        if atom.value != "unit":
+            raise SelectionError(
+                f"unknown test type 'test_type:{atom.value}'",
+                hint="test_type:unit selects unit tests; data tests come with their models",
+            )
+        return False  # a model is no test: runner.datatests.unit selects the unit tests
     if atom.method == "state":
         if state is None:
             raise SelectionError(
@@ -151,5 +159,5 @@ def _matches(atom: Atom, name: str, info: NodeInfo, state: StatePredicate | None
         return state(name, atom.value)
     raise SelectionError(
         f"unknown selector method '{atom.method}:'",
-        hint="methods: tag:, path:, config.<key>:, state:, or a model name",
+        hint="methods: tag:, path:, config.<key>:, state:, test_type:, or a model name",
     )

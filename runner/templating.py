@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -57,6 +58,8 @@ class _ModelState:
     refs: list[str] = field(default_factory=list)
     sources: list[tuple[str, str]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    relations: Mapping[str, str] = field(default_factory=dict)
+    vars: Mapping[str, Any] | None = None  # instead of the renderer's
 
 
 class Renderer:
@@ -109,9 +112,20 @@ class Renderer:
                 hint="check the {% %} / {{ }} tags on that line",
             ) from exc
 
-    def render(self, model: Model) -> CompiledModel:
-        """Render one model; raises CompilationError pointing at the model's file and line."""
-        self._state = _ModelState(model)
+    def render(
+        self,
+        model: Model,
+        *,
+        relations: Mapping[str, str] | None = None,
+        vars: Mapping[str, Any] | None = None,
+    ) -> CompiledModel:
+        """Render one model; raises CompilationError pointing at the model's file and line.
+
+        A unit test renders its model with `relations`, which maps what a ref() or source()
+        would render (a model name, or `source_view_name(...)`) to the view of its given rows,
+        and with `vars` (every var, its overrides included) instead of the renderer's.
+        """
+        self._state = _ModelState(model, relations=relations or {}, vars=vars)
         try:
             sql = self._load(model.path).render()
         except CompilationError:
@@ -208,7 +222,7 @@ class Renderer:
                 hint=f"did you mean ref('{close[0]}')?" if close else "check the model name",
             )
         state.refs.append(key)
-        return f"`{key}`"
+        return f"`{state.relations.get(key, key)}`"
 
     def _source(self, source_name: str, table: str) -> str:
         state = self._current()
@@ -223,15 +237,17 @@ class Renderer:
                 hint=f"did you mean '{close[0]}'?" if close else "declare it in a sources: YAML",
             )
         state.sources.append(key)
-        return f"`{source_view_name(*key)}`"
+        view = source_view_name(*key)
+        return f"`{state.relations.get(view, view)}`"
 
     def _config(self, **kwargs: Any) -> str:
         self._current().config.update(kwargs)
         return ""
 
     def _var(self, name: str, default: Any = jinja2.Undefined) -> Any:
-        if name in self.vars:
-            return self.vars[name]
+        values = self.vars if self._state is None or self._state.vars is None else self._state.vars
+        if name in values:
+            return values[name]
         if default is not jinja2.Undefined:
             return default
         close = difflib.get_close_matches(name, list(self.vars), n=1)
