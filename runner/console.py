@@ -99,7 +99,8 @@ def print_summary(run: RunResult, started: float) -> None:
         if r.status not in (NodeStatus.ERROR, NodeStatus.WARN):
             continue
         if r.resource_type != ResourceType.MODEL:
-            word, color = ("Warning", "yellow") if r.status == NodeStatus.WARN else ("Failure", "red")
+            warn = r.status == NodeStatus.WARN
+            word, color = ("Warning", "yellow") if warn else ("Failure", "red")
             if r.status == NodeStatus.ERROR and not r.failures:
                 word = "Error"
             kind = _KINDS[r.resource_type]

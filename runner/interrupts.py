@@ -1,4 +1,5 @@
-"""Ctrl-C (or SIGTERM, as a scheduler sends) during a build: cancel the running Spark jobs, finish the current step, stop cleanly.
+"""Ctrl-C (or a scheduler's SIGTERM) during a build: cancel the running Spark jobs, finish the
+current step, stop cleanly.
 
 PySpark's own SIGINT handler calls `cancelAllJobs()` on the py4j connection the main thread is
 blocked on; that fails with "reentrant call", the job keeps running, and the action surfaces a
@@ -25,7 +26,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class InterruptWatch:
-    """Owns the SIGINT and SIGTERM handlers for the duration of a build (a no-op outside the main thread).
+    """Owns the SIGINT and SIGTERM handlers during a build (a no-op outside the main thread).
 
     Example:
         >>> with InterruptWatch() as watch:

@@ -49,11 +49,12 @@ def find_java_home() -> Path:
     for home in candidates:
         if java_major(home) == JAVA_VERSION:
             return home
-    found = f"$JAVA_HOME={env} is Java {java_major(Path(env))}; " if env else "$JAVA_HOME is unset; "
+    found = (f"$JAVA_HOME={env} is Java {java_major(Path(env))}; " if env
+             else "$JAVA_HOME is unset; ")
     raise ServiceError(
         f"{found}no Java {JAVA_VERSION} found in {', '.join(str(d) for d in SEARCH_DIRS)}",
-        hint=f"install OpenJDK {JAVA_VERSION} (Debian: apt-get install openjdk-{JAVA_VERSION}-jdk-headless) "
-        f"or set JAVA_HOME to a Java {JAVA_VERSION} folder",
+        hint=f"install OpenJDK {JAVA_VERSION} (Debian: apt-get install "
+        f"openjdk-{JAVA_VERSION}-jdk-headless) or set JAVA_HOME to a Java {JAVA_VERSION} folder",
     )
 
 

@@ -133,7 +133,7 @@ def build_manifest(
             "checksum": {"name": "sha256", "checksum": checksum(model.raw_sql)},
             "config_checksum": checksum(json.dumps(config, sort_keys=True, default=str)),
         }
-    for name, test in sorted((tests or {}).items()):
+    for _, test in sorted((tests or {}).items()):
         nodes[test.unique_id] = _test_node(project, test, calls)
     sources = {
         t.unique_id: {

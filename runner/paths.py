@@ -44,10 +44,10 @@ def check_target_path(project_dir: Path, target_path: str) -> Path:
     Example:
         >>> check_target_path(Path("/p"), "target")
         PosixPath('/p/target')
-        >>> check_target_path(Path("/p"), "..")
+        >>> check_target_path(Path("/p"), "..")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        runner.errors.ConfigError: runner_project.yml: target-path '..' is not a subfolder of the project
+        runner.errors.ConfigError: runner_project.yml: target-path '..' is not a subfolder ...
         hint: use a folder inside the project, e.g. target-path: target
     """
     project = Path(os.path.abspath(project_dir))

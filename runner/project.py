@@ -1,4 +1,4 @@
-"""Discover a project on disk: models, their YAML docs, sources and macros, as frozen dataclasses."""
+"""Discover a project on disk: models, their YAML docs, sources and macros (frozen dataclasses)."""
 
 from __future__ import annotations
 

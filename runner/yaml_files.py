@@ -196,7 +196,8 @@ def _describe(error: Any, data: Any, spec: type[BaseModel]) -> tuple[str, str | 
     if kind == "extra_forbidden":
         allowed = _allowed_keys(spec, loc[:-1])
         hint = f"allowed keys: {', '.join(allowed)}" if allowed else None
-        return (f"{where}: unknown key '{key}'" if where else f"unknown top-level key '{key}'"), hint
+        message = f"{where}: unknown key '{key}'" if where else f"unknown top-level key '{key}'"
+        return message, hint
     if kind == "literal_error":
         problem = f"must be {error['ctx']['expected']}"
     else:
@@ -372,7 +373,9 @@ class SourceColumnSpec(_Spec):
     @classmethod
     def _no_tests(cls, value: list[Any]) -> list[Any]:
         if value:
-            raise ValueError("tests on source columns are not run: declare them on the staging model")
+            raise ValueError(
+                "tests on source columns are not run: declare them on the staging model"
+            )
         return value
 
 

@@ -58,7 +58,9 @@ def accepted_values(
     )
 
 
-def accepted_values_failing(column_name: str | None, *, values: list[Any], quote: bool = True) -> str:
+def accepted_values_failing(
+    column_name: str | None, *, values: list[Any], quote: bool = True
+) -> str:
     col = quote_column(_need_column(column_name))
     items = _need_list(values, "values")
     literals = ", ".join(to_literal(v) if quote else str(v) for v in items)

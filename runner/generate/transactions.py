@@ -191,7 +191,7 @@ def _timestamp_table(rng: np.random.Generator, pool_size: int) -> pa.Array:
     seconds, frac = np.divmod(nanos, 10**9)
     times = ["00:00:00.000000000"] + [
         f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{f:09d}"
-        for s, f in zip(seconds.tolist(), frac.tolist())
+        for s, f in zip(seconds.tolist(), frac.tolist(), strict=True)
     ]
     dates = calendar_dates()
     day_col = pa.array(np.repeat(dates, len(times)).tolist())

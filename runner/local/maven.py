@@ -35,7 +35,7 @@ def ensure_cassandra_jars(project_dir: Path) -> Path:
 
 
 def ensure_connector_jars(project_dir: Path) -> list[Path]:
-    """Copy spark-cassandra-connector and the jars pyspark lacks into `<project>/.runner/spark-jars`.
+    """Copy spark-cassandra-connector and the jars pyspark lacks into `.runner/spark-jars`.
 
     Returns:
         The jar files, sorted, for `spark.jars`.
@@ -68,7 +68,7 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def _copy_dependencies(project_dir: Path, pom: Path, dest: Path, marker: str) -> None:
-    """Fill `dest` with the runtime dependencies of `pom`, unless a jar matching `marker` is there."""
+    """Fill `dest` with the runtime dependencies of `pom`, unless a jar matching `marker` is in."""
     if any(dest.glob(marker)):
         return
     with _file_lock(dest.parent / f".{dest.name}.lock"):
