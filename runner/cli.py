@@ -123,6 +123,7 @@ def _run_config(command: str, project_dir: Path, profiles_dir: Path | None, targ
 @click.version_option(__version__, prog_name="runner")
 def main() -> None:
     """dbt-style Spark SQL builds for the fintech onboarding marts."""
+    os.umask(0o077)  # what the runner and the services it starts write: readable by its owner only
 
 
 # -- build / run -----------------------------------------------------------------------------

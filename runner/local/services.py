@@ -30,8 +30,10 @@ from runner.local import (
     superset_server,
     superset_venv,
     thrift,
+    thrift_guard,
 )
-from runner.paths import state_dir
+from runner.local.cassandra_roles import reader_login
+from runner.paths import ensure_private_dir, state_dir, state_root
 from runner.results import Callback, Info, NodeStatus, ResourceType, RunResult
 from runner.spark import class_archive
 from runner.superset import sync as superset_sync
@@ -129,6 +131,7 @@ def record_build(target: Target, run: RunResult, callback: Callback) -> None:
 def up(project_dir: Path, target: Target, callback: Callback) -> dict[str, Any]:
     """Start every managed service of the target, in order; returns their addresses."""
     out: dict[str, Any] = {}
+    ensure_private_dir(state_root(project_dir))  # services' state, logs and secrets: owner only
     if target.spark.managed:
         started = time.perf_counter()
         cluster = spark_cluster.ensure_running(project_dir, target.spark)
@@ -148,12 +151,26 @@ def up(project_dir: Path, target: Target, callback: Callback) -> dict[str, Any]:
     if target.superset is not None and target.superset.managed:
         if target.cassandra is not None:
             started = time.perf_counter()
-            out["thrift"] = thrift.ensure_thrift(project_dir, target.cassandra, target.superset).url
+            reader = _thrift_reader(project_dir, target)
+            out["thrift"] = thrift.ensure_thrift(
+                project_dir, target.cassandra, target.superset, reader=reader
+            ).url
             _ready(callback, "thrift", out["thrift"], started)
         started = time.perf_counter()
-        out["superset"] = superset_server.ensure_superset(project_dir, target.superset).url
+        info = superset_server.ensure_superset(project_dir, target.superset)
+        out["superset"] = info.url
         _ready(callback, "superset", out["superset"], started)
+        if info.note:
+            callback(Info(info.note))
     return out
+
+
+def _thrift_reader(project_dir: Path, target: Target) -> tuple[str, str] | None:
+    """The SELECT-only login the Thrift server reads with, on a managed node with a login."""
+    cass = target.cassandra
+    if cass is None or not cass.managed or len(cass.hosts) > 1 or not cass.credentials()[0]:
+        return None
+    return reader_login(_cassandra_dir(project_dir))
 
 
 def _ready(callback: Callback, name: str, address: str, started: float) -> None:
@@ -206,8 +223,11 @@ def sync_dashboards(cp: CompiledProject, callback: Callback) -> superset_sync.Sy
     """Bring up Superset (managed targets only) and apply dashboards/ with the models' docs."""
     target = cp.target
     assert target.superset is not None
+    login = database_login = None
     if target.superset.managed:
         up(cp.project.dir, target, callback)
+        login = superset_server.admin_login(cp.project.dir, target.superset)[0]
+        database_login = thrift.thrift_login(cp.project.dir)
     docs = {
         name: {c.name: c.description for c in model.columns}
         for name, model in cp.project.models.items()
@@ -221,6 +241,8 @@ def sync_dashboards(cp: CompiledProject, callback: Callback) -> superset_sync.Sy
         cassandra_keyspace=keyspace,
         model_docs=docs,
         project_dir=cp.project.dir,
+        login=login,
+        database_login=database_login,
     )
     callback(Info(f"Superset synced in {time.perf_counter() - started:.1f}s"))
     return result
@@ -234,6 +256,7 @@ def setup(project_dir: Path, callback: Callback) -> None:
         ("Spark-Cassandra connector jars", maven.ensure_connector_jars),
         ("Spark class archive", class_archive.ensure_archive),
         ("Superset environment", superset_venv.ensure_superset_venv),
+        ("Thrift server guard classes", thrift_guard.ensure_guard_jar),
     )
     for label, install in steps:
         started = time.perf_counter()

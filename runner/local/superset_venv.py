@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from runner.errors import ServiceError
-from runner.local.processes import tail
-from runner.paths import state_dir
+from runner.local.processes import child_env, open_log, tail
+from runner.paths import ensure_private_dir, state_dir
 
 SUPERSET_VERSION = "6.1.0"
 SUPERSET_PACKAGES = (
@@ -77,16 +77,19 @@ def ensure_superset_venv(project_dir: Path) -> Path:
     venv = python.parent.parent
     pins = requirements_file(project_dir)
     log = venv.parent / "install.log"
-    venv.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(venv.parent)
     base = getattr(sys, "_base_executable", sys.executable)  # the interpreter, not our venv's
     steps = [
         [base, "-m", "venv", "--clear", str(venv)],
         [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
          "-c", str(pins), *SUPERSET_PACKAGES],
     ]  # fmt: skip
-    with log.open("w") as out:
+    with open_log(log, append=False) as out:
         for cmd in steps:
-            if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode:
+            proc = subprocess.run(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(), check=False
+            )
+            if proc.returncode:
                 raise ServiceError(
                     f"installing Superset failed: {tail(log)}",
                     hint=f"see {log}; the pins are in {pins}",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from runner.config import SparkTarget
 from runner.errors import ExecutionError, Location, ServiceError
 from runner.java import ensure_java_home
+from runner.local.processes import runner_secrets_out_of_environ
 from runner.spark.class_archive import java_options
 from runner.spark.master import check_master, check_registered, registration_watchdog
 
@@ -86,11 +87,16 @@ def create_session(
         conf["spark.driver.extraJavaOptions"] = " ".join(
             [conf["spark.driver.extraJavaOptions"], *options]
         )
-    for key, value in {**conf, **extra}.items():
-        builder = builder.config(key, value)
+    settings = {**conf, **extra}
+    # pyspark puts every builder setting on the JVM's command line, which any local user can read
+    # (/proc/<pid>/cmdline): the connector's password is set once the JVM runs instead.
+    secret = {k: v for k, v in settings.items() if k.startswith("spark.cassandra.auth.")}
+    for key, value in settings.items():
+        if key not in secret:
+            builder = builder.config(key, value)
     try:
-        with registration_watchdog(target):
-            spark = builder.getOrCreate()
+        with runner_secrets_out_of_environ(), registration_watchdog(target):
+            spark = builder.getOrCreate()  # nor is the password in the JVM's environment
     except ServiceError:
         raise
     except Exception as exc:  # py4j/JVM start-up failures have no common type
@@ -99,6 +105,8 @@ def create_session(
             hint="check the spark: section of your profile and that Java 17 is installed",
         ) from exc
     check_registered(target, bool(spark.sparkContext._jsc.sc().isStopped()))
+    for key, value in secret.items():
+        spark.conf.set(key, value)
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

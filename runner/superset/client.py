@@ -13,21 +13,41 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from runner.errors import ServiceError, SupersetError, scrub_secrets
+from runner.config import SUPERSET_PASSWORD_ENV
+from runner.errors import ConfigError, ServiceError, SupersetError, scrub_secrets
 
 if TYPE_CHECKING:
     from runner.config import SupersetTarget
 
-DEFAULT_LOGIN = ("admin", "admin")
+DEFAULT_USER = "admin"
 DEFAULT_TIMEOUT = 120.0
 # Bare Rison ids: the strict set every decoder reads (anything else is quoted, always valid).
 _RISON_ID = re.compile(r"^[A-Za-z_./~][A-Za-z0-9_./~-]*$")
 
 
-def login_of(target: SupersetTarget) -> tuple[str, str]:
-    """The user and password of `target` (RUNNER_SUPERSET_* too), else `admin` / `admin`."""
+def login_of(target: SupersetTarget, generated: str | None = None) -> tuple[str, str]:
+    """The user and password of `target` (RUNNER_SUPERSET_* too); there is no default password.
+
+    Args:
+        target: the Superset target.
+        generated: the password the runner generated for its managed Superset, used when the
+            target names none.
+
+    Returns:
+        The user (default `admin`) and the password.
+
+    Raises:
+        ConfigError: neither the target nor the runner has a password.
+    """
     user, password = target.credentials()
-    return user or DEFAULT_LOGIN[0], password or DEFAULT_LOGIN[1]
+    password = password or generated
+    if not password:
+        raise ConfigError(
+            f"no Superset password for {target.url}",
+            hint=f"set ${SUPERSET_PASSWORD_ENV} (or superset.password in a profiles.yml outside "
+            "the repo); a managed Superset gets a generated one from `runner up`",
+        )
+    return user or DEFAULT_USER, password
 
 
 def to_rison(value: Any) -> str:
@@ -76,10 +96,16 @@ class SupersetClient:
         csrf = self.request("GET", "/api/v1/security/csrf_token/")["result"]
         self.session.headers.update({"X-CSRFToken": csrf, "Referer": self.url})
 
+    def hide(self, secret: str) -> None:
+        """Scrub `secret` too from every error message (e.g. a database password sent)."""
+        self._secrets.append(secret)
+
     @classmethod
-    def for_target(cls, target: SupersetTarget) -> SupersetClient:
-        """Log in to the Superset of a target with its credentials (see `login_of`)."""
-        return cls(target.url, *login_of(target))
+    def for_target(
+        cls, target: SupersetTarget, login: tuple[str, str] | None = None
+    ) -> SupersetClient:
+        """Log in to the Superset of a target with `login`, else its credentials (`login_of`)."""
+        return cls(target.url, *(login or login_of(target)))
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send one request and return its JSON body ({} when empty).

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from runner.superset.charts import chart_body, dataset_sql, native_filters, position
 from runner.superset.client import SupersetClient
@@ -66,6 +67,8 @@ def sync_dashboards(
     cassandra_keyspace: str,
     model_docs: dict[str, dict[str, str]] | None = None,
     project_dir: Path | None = None,
+    login: tuple[str, str] | None = None,
+    database_login: tuple[str, str] | None = None,
 ) -> SyncResult:
     """Make Superset match `dashboards_dir`: database, datasets, charts and dashboards.
 
@@ -78,6 +81,9 @@ def sync_dashboards(
         cassandra_keyspace: the keyspace of the marts the datasets read.
         model_docs: column descriptions by mart name (from the models' YAML), for the datasets.
         project_dir: errors in the definitions show paths relative to it.
+        login: the Superset login; default the target's (`login_of`).
+        database_login: the Thrift server's login, put into the database's URI (Superset
+            keeps it encrypted with its secret key and never shows it back).
 
     Returns:
         The ids of every object and how many were created, updated and deleted.
@@ -86,16 +92,18 @@ def sync_dashboards(
                  "thrift_host": superset_target.thrift_host,
                  "thrift_port": superset_target.thrift_port}  # fmt: skip
     defs = load_definitions(dashboards_dir, variables, project_dir=project_dir)
-    client = SupersetClient.for_target(superset_target)
+    client = SupersetClient.for_target(superset_target, login)
     ns = uuid.uuid5(NAMESPACE, f"{superset_target.database_name}/{cassandra_keyspace}")
     tally = _Tally()
 
     db = defs.database
+    db_body = {"database_name": db.name, **db.model_dump(exclude={"name"}, exclude_unset=True)}
+    if database_login is not None:
+        client.hide(database_login[1])
+        db_body["sqlalchemy_uri"] = uri_with_login(db.sqlalchemy_uri, database_login)
     db_id, created = client.upsert(
-        "database", uuid.uuid5(ns, "database"),
-        {"database_name": db.name, **db.model_dump(exclude={"name"}, exclude_unset=True)},
-        database_name=db.name,
-    )  # fmt: skip
+        "database", uuid.uuid5(ns, "database"), db_body, database_name=db.name
+    )
     tally.add(created)
     dataset_ids = {
         name: _sync_dataset(client, ns, db_id, ds, cassandra_keyspace, model_docs or {}, tally)
@@ -108,6 +116,21 @@ def sync_dashboards(
         dash_url = f"{client.url}/superset/dashboard/{dash.slug}/"
     return SyncResult(dash_url, db_id, dataset_ids, chart_ids, dash_id,
                       tally.created, tally.updated, tally.deleted)  # fmt: skip
+
+
+def uri_with_login(uri: str, login: tuple[str, str]) -> str:
+    """`uri` with `login` as its user and password, and PyHive's password login (`auth=CUSTOM`).
+
+    Example:
+        >>> uri_with_login("hive://runner@127.0.0.1:10000/default", ("runner", "p@ss/w:rd"))
+        'hive://runner:p%40ss%2Fw%3Ard@127.0.0.1:10000/default?auth=CUSTOM'
+    """
+    parts = urlsplit(uri)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    netloc = f"{quote(login[0], safe='')}:{quote(login[1], safe='')}@{host}"
+    query = "&".join([q for q in parts.query.split("&") if q and not q.startswith("auth=")]
+                     + ["auth=CUSTOM"])  # fmt: skip
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _sync_dashboard(

@@ -38,7 +38,7 @@ from runner.local import superset_server, thrift
 from runner.local.processes import ServiceInfo
 from runner.local.superset_server import ensure_superset
 from runner.local.superset_venv import ensure_superset_venv
-from runner.local.thrift import ensure_thrift, hive_query, thrift_process
+from runner.local.thrift import ensure_thrift, hive_query, thrift_login, thrift_process
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
@@ -91,6 +91,8 @@ class SupersetStack:
     cassandra: CassandraTarget
     thrift_info: ServiceInfo
     superset_info: ServiceInfo
+    login: tuple[str, str]  # Superset's (generated unless RUNNER_SUPERSET_PASSWORD is set)
+    thrift_login: tuple[str, str]
 
 
 def _rate(num: int, den: int) -> float | None:
@@ -404,7 +406,8 @@ def superset_marts(
     while time.monotonic() < deadline and not set(MART_DDL) <= seen:
         try:
             port = superset_stack.superset.thrift_port
-            seen = {str(row[1]) for row in hive_query(python, "127.0.0.1", port, sql)[0]}
+            rows = hive_query(python, "127.0.0.1", port, sql, login=superset_stack.thrift_login)
+            seen = {str(row[1]) for row in rows[0]}
         except ServiceError:
             pass
         time.sleep(0.5)
@@ -426,7 +429,10 @@ def superset_stack(superset_cassandra: CassandraTarget) -> Iterator[SupersetStac
         started += [thrift] if thrift_info.started else []
         superset_info = ensure_superset(PROJECT_DIR, superset, timeout=240)
         started += [superset_server] if superset_info.started else []
-        yield SupersetStack(PROJECT_DIR, superset, superset_cassandra, thrift_info, superset_info)
+        yield SupersetStack(
+            PROJECT_DIR, superset, superset_cassandra, thrift_info, superset_info,
+            superset_server.admin_login(PROJECT_DIR, superset)[0], thrift_login(PROJECT_DIR),
+        )  # fmt: skip
     finally:
         for service in reversed(started):
             service.stop(PROJECT_DIR)

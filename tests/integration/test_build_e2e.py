@@ -141,8 +141,7 @@ def test_output_shows_progress_summary_and_dashboard(e2e):
 def test_overview_and_funnel_charts_equal_cassandra(e2e, superset_stack):
     from runner.superset.client import SupersetClient
 
-    user, password = superset_stack.superset.credentials()
-    client = SupersetClient(superset_stack.superset.url, user or "admin", password or "admin")
+    client = SupersetClient(superset_stack.superset.url, *superset_stack.login)
     charts = client.dashboard_charts(f"e2e-{e2e['keyspace']}")
     session, ks = e2e["session"], e2e["keyspace"]
     users = list(session.execute(f'SELECT "drop", activation, setup, habit FROM {ks}.user_onboarding_metrics'))

@@ -24,7 +24,7 @@ from runner.errors import SupersetError
 from runner.local import maven, superset_venv
 from runner.paths import state_dir
 from runner.spark import class_archive
-from runner.superset.client import SupersetClient, login_of
+from runner.superset.client import SupersetClient
 from runner.superset.sync import SyncResult, sync_dashboards
 from tests.integration import superset_fixtures
 from tests.integration.superset_fixtures import (
@@ -77,12 +77,12 @@ def test_setup_installs_every_tool() -> None:
 
 
 def _login(stack: SupersetStack) -> tuple[str, str]:
-    return login_of(stack.superset)
+    return stack.login
 
 
 @pytest.fixture(scope="module")
 def client(superset_stack: SupersetStack) -> SupersetClient:
-    return SupersetClient.for_target(superset_stack.superset)
+    return SupersetClient.for_target(superset_stack.superset, superset_stack.login)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +93,14 @@ def synced(
         tmp_path_factory.mktemp("dash") / "dashboards", "fintech-onboarding-it"
     )
     began = time.monotonic()
-    result = sync_dashboards(superset_stack.superset, folder, cassandra_keyspace=superset_marts)
+    result = _sync(superset_stack, folder, superset_marts)
     return result, folder, time.monotonic() - began
+
+
+def _sync(stack: SupersetStack, folder: Path, keyspace: str) -> SyncResult:
+    """Sync as the runner does: its Superset login, the Thrift login in the database's URI."""
+    return sync_dashboards(stack.superset, folder, cassandra_keyspace=keyspace,
+                           login=stack.login, database_login=stack.thrift_login)  # fmt: skip
 
 
 def _chart_data(client: SupersetClient, chart_id: int) -> list[dict[str, Any]]:
@@ -213,7 +219,7 @@ def test_second_sync_updates_in_place(
     superset_stack: SupersetStack, superset_marts: str, synced: tuple[SyncResult, Path, float]
 ) -> None:
     first, folder, _ = synced
-    second = sync_dashboards(superset_stack.superset, folder, cassandra_keyspace=superset_marts)
+    second = _sync(superset_stack, folder, superset_marts)
     assert (second.database_id, second.dataset_ids, second.chart_ids, second.dashboard_id) == (
         first.database_id,
         first.dataset_ids,
@@ -228,13 +234,11 @@ def test_chart_removed_from_definition_is_deleted(
     client: SupersetClient, superset_stack: SupersetStack, superset_marts: str, tmp_path: Path
 ) -> None:
     slug = "fintech-onboarding-it-removal"
-    full = sync_dashboards(superset_stack.superset, _copy_dashboards(tmp_path / "a", slug),
-                           cassandra_keyspace=superset_marts)  # fmt: skip
-    smaller = sync_dashboards(
-        superset_stack.superset,
-        _copy_dashboards(tmp_path / "b", slug, drop_chart="raw_users"),
-        cassandra_keyspace=superset_marts,
-    )
+    full = _sync(superset_stack, _copy_dashboards(tmp_path / "a", slug), superset_marts)
+    smaller = _sync(
+        superset_stack, _copy_dashboards(tmp_path / "b", slug, drop_chart="raw_users"),
+        superset_marts,
+    )  # fmt: skip
     assert smaller.deleted == 1 and smaller.created == 0
     assert "raw_users" not in smaller.chart_ids
     assert smaller.dashboard_id == full.dashboard_id
@@ -264,8 +268,9 @@ def test_no_credentials_in_outputs(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     user, password = _login(superset_stack)
-    secrets = [s for s in (password, superset_stack.cassandra.credentials()[1]) if s]
-    # A password equal to the user name (admin/admin) cannot be told apart from the user name.
+    secrets = [password, superset_stack.thrift_login[1], superset_stack.cassandra.credentials()[1]]
+    secrets = [s for s in secrets if s]
+    # A password equal to the user name cannot be told apart from the user name.
     literal = [s for s in secrets if s != user and len(s) >= 6]
     leak = re.compile(r"""password["']?[ \t]*[:=][ \t]*["']?(?!\*)\w""", re.IGNORECASE)
     files = [p for p in TARGET.rglob("*") if p.is_file() and p.suffix != ".png"]
