@@ -37,6 +37,7 @@ from runner.spark.materializations import (
     materialize,
     materialize_view,
     register_existing,
+    register_stored_rows,
 )
 from runner.spark.session import create_session, run_sql, to_execution_error
 from runner.spark.sources import input_bytes, register_source
@@ -335,6 +336,7 @@ def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeR
     raw = cp.project.models[name].raw_sql
     started = time.perf_counter()
     try:
+        register_stored_rows(ctx, model)  # {{ this }} of an incremental model
         df = run_sql(ctx.spark, model, raw)
         outcome = materialize(ctx, model, df)
     except RunnerError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import os
@@ -16,8 +17,8 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from runner import __version__
-from runner.build import register_inputs, run_build
+from runner import __version__, diff, explain, preview
+from runner.build import run_build
 from runner.chart_check import charts_reading
 from runner.compile import CompiledProject, compile_project, write_manifest
 from runner.config import RunConfig, Target, load_project_config, load_target, parse_vars
@@ -40,9 +41,9 @@ from runner.generate import generate_dataset
 from runner.local import checks, services
 from runner.lock import project_lock
 from runner.paths import check_target_path, remove_tree
+from runner.report_tables import render_diffs, render_explanation, render_preview
 from runner.results import RunResult
 from runner.retry import retry_config
-from runner.spark.session import create_session, run_sql
 
 
 class Exit(Exception):
@@ -200,6 +201,7 @@ def build(debug: bool, no_superset: bool, **kwargs: Any) -> None:
             f"{cp.project.target_dir / 'marts'})")
     else:
         log(f"Marts (Parquet): {cp.project.target_dir / 'marts'}")
+    _log_changes(cp, result)
     if code:
         raise Exit(code)
 
@@ -317,26 +319,84 @@ def _echo_charts(cp: CompiledProject, output: str) -> None:
 
 
 @main.command()
-@click.argument("model")
+@click.argument("model", required=False)
 @common_options
+@click.option("--inline", default=None,
+              help="A query instead of a model: \"select ... from {{ ref('x') }} where ...\"")
+@click.option("--where", default=None, help="Spark SQL condition on MODEL's rows")
 @click.option("--limit", "-n", default=10, show_default=True, help="Rows to show")
+@click.option("--output", type=click.Choice(["table", "json"]), default="table")
 @handle_errors
-def show(model: str, debug: bool, limit: int, **kwargs: Any) -> None:
-    """Run MODEL (and what it reads) on Spark and print its first rows. Nothing is written."""
-    cp = compile_project(_run_config("show", select=(model,), **kwargs))
-    if not cp.selected:
-        raise RunnerError(f"model '{model}' not found", hint="list models with `runner ls`")
-    name = cp.selected[0]
-    spark = create_session(cp.target.spark, cp.project.target_dir / "spark-warehouse", {})
-    register_inputs(cp, spark, [name])
-    df = run_sql(spark, cp.models[name], cp.project.models[name].raw_sql).limit(limit)
-    pdf: Any = df.toPandas()
-    table = Table(title=f"{name} (first {limit} rows)")
-    for col in pdf.columns:
-        table.add_column(str(col))
-    for row in pdf.itertuples(index=False):
-        table.add_row(*[escape(str(v)) for v in row])
-    console.print(table)
+def show(model: str | None, debug: bool, inline: str | None, where: str | None, limit: int,
+         output: str, **kwargs: Any) -> None:
+    """Run MODEL (any layer) or an --inline query on Spark and print its first rows.
+
+    Upstream marts are read from their last build; nothing is written.
+    """
+    if (model is None) == (inline is None) or (inline is not None and where is not None):
+        raise RunnerError("give a MODEL (optionally with --where) or an --inline query",
+                          hint="runner show stg_users --where \"user_id = 'MLB1'\" -n 20")
+    cfg = _run_config("show", select=(model,) if model else (), **kwargs)
+    cp = compile_project(cfg, check_sql=model is not None)
+    if model is not None and model not in cp.models:
+        close = difflib.get_close_matches(model, list(cp.models), n=1)
+        raise RunnerError(f"model '{model}' not found",
+                          hint=f"did you mean {close[0]}?" if close else "list models: runner ls")
+    spark = preview.open_session(cp)
+    rows = (preview.preview_inline(cp, spark, inline, limit=limit) if inline is not None
+            else preview.preview_model(cp, spark, str(model), where=where, limit=limit))
+    if output == "json":
+        click.echo(json.dumps(preview.to_json(rows), indent=2, ensure_ascii=False))
+    else:
+        console.print(render_preview(rows, limit))
+
+
+@main.command(name="diff")
+@common_options
+@selection_options
+@click.option("--limit", "-n", default=20, show_default=True,
+              help="Changed values listed per mart (0: all)")
+@click.option("--output", type=click.Choice(["table", "json"]), default="table")
+@handle_errors
+def diff_(debug: bool, limit: int, output: str, **kwargs: Any) -> None:
+    """Compare each selected mart's last build with the build before it (no Spark)."""
+    cp = compile_project(_run_config("diff", **kwargs), check_sql=False)
+    diffs = diff.diff_project(cp, limit=limit)
+    if output == "json":
+        click.echo(json.dumps(diff.to_json(diffs), indent=2, ensure_ascii=False))
+    else:
+        console.print(render_diffs(diffs, limit))
+
+
+@main.command(name="explain-user")
+@click.argument("user_id")
+@common_options
+@selection_options
+@click.option("--key", default=None,
+              help="The column to look in (default: the mart key every source has: user_id)")
+@click.option("--limit", "-n", default=5, show_default=True, help="Rows shown per model")
+@click.option("--output", type=click.Choice(["table", "json"]), default="table")
+@handle_errors
+def explain_user(user_id: str, debug: bool, key: str | None, limit: int, output: str,
+                 **kwargs: Any) -> None:
+    """Every row of USER_ID from the raw files to the marts, and why it is (not) in them."""
+    cp = compile_project(_run_config("explain-user", **kwargs), check_sql=False)
+    result = explain.explain_user(cp, preview.open_session(cp), user_id, key=key, limit=limit)
+    if output == "json":
+        click.echo(json.dumps(explain.to_json(result), indent=2, ensure_ascii=False))
+    else:
+        console.print(render_explanation(result))
+
+
+def _log_changes(cp: CompiledProject, run: RunResult) -> None:
+    """The end of a build: what changed in each mart it rebuilt (`runner diff` for details)."""
+    try:
+        lines = diff.build_changes(cp, run)
+    except RunnerError as exc:
+        err_console.print(f"[yellow]No change summary: {escape(exc.message)}[/yellow]")
+        return
+    for line in lines:
+        log(f"Changes: {line}")
 
 
 # -- debug / clean / generate ----------------------------------------------------------------

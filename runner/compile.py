@@ -41,7 +41,8 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
     target = load_target(
         project.dir, project.config.profile or project.config.name, cfg.target_name, cfg.profiles_dir
     )
-    renderer = Renderer(project, typed_vars, full_refresh=cfg.full_refresh)
+    renderer = Renderer(project, typed_vars, full_refresh=cfg.full_refresh,
+                        existing_relations=_built_tables(project))
     compiled = {name: renderer.render(m) for name, m in sorted(project.models.items())}
     compiled = {n: c for n, c in compiled.items() if c.config.enabled}
     _check_enabled_refs(compiled)
@@ -78,6 +79,12 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
         project, target, typed_vars, compiled, graph, selected, tests, selected_tests, units,
         selected_units,
     )
+
+
+def _built_tables(project: Project) -> set[str]:
+    """Models whose Parquet copy an earlier build left: is_incremental() is true for them."""
+    marts = project.target_dir / "marts"
+    return {name for name in project.models if (marts / name / "_SUCCESS").exists()}
 
 
 def _check_enabled_refs(compiled: dict[str, CompiledModel]) -> None:

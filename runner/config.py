@@ -156,7 +156,7 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    materialized: Literal["view", "table", "ephemeral", "cassandra"] = "view"
+    materialized: Literal["view", "table", "ephemeral", "cassandra", "incremental"] = "view"
     enabled: bool = True
     tags: list[str] = Field(default_factory=list)
     partition_key: list[str] = Field(default_factory=list, description="Cassandra partition key")
@@ -169,6 +169,11 @@ class ModelConfig(BaseModel):
     )
     allow_empty: bool = Field(
         False, description="A table-like model may produce 0 rows (else the build fails)"
+    )
+    unique_key: str | list[str] | None = Field(
+        None,
+        description="Incremental models: the column(s) by which a new row replaces a stored one "
+        "(merge); without it new rows are appended",
     )
 
 

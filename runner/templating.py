@@ -1,4 +1,5 @@
-"""Render models with Jinja: ref(), source(), config(), var(), env_var(), is_incremental() + macros.
+"""Render models with Jinja: ref(), source(), config(), var(), env_var(), is_incremental(),
+this + macros.
 
 Rendering a model records what it refers to, so the graph comes from the templates themselves.
 """
@@ -127,7 +128,7 @@ class Renderer:
         """
         self._state = _ModelState(model, relations=relations or {}, vars=vars)
         try:
-            sql = self._load(model.path).render()
+            sql = self._load(model.path).render(this=f"`{this_relation(model.name)}`")
         except CompilationError:
             raise
         except jinja2.TemplateError as exc:
@@ -271,6 +272,16 @@ class Renderer:
             and not self.full_refresh
             and state.model.name in self.existing
         )
+
+
+def this_relation(name: str) -> str:
+    """The view of an incremental model's stored rows, which `{{ this }}` renders to.
+
+    Example:
+        >>> this_relation("int_user_window_activity")
+        'int_user_window_activity__existing'
+    """
+    return f"{name}__existing"
 
 
 def source_view_name(source_name: str, table: str) -> str:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
     from runner.config import CassandraTarget
 
+REQUEST_TIMEOUT = 30.0  # seconds for any one request, driver or connector, unless told otherwise
+
 
 def quote(name: str) -> str:
     """Double-quote a CQL identifier, so reserved words such as `drop` work as names.
@@ -82,7 +84,7 @@ def open_session(
 
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=local_dc)),
-        request_timeout=max(timeout, 30.0),
+        request_timeout=max(timeout, REQUEST_TIMEOUT),
     )
     where = ", ".join(f"{host}:{port}" for host in hosts)
     secrets: list[str | None] = [login[1]] if login else []
@@ -187,4 +189,18 @@ def root_cause(exc: BaseException) -> str:
         while java is not None and java.getCause() is not None:
             java = java.getCause()
         text = str(java.toString()) if java is not None else text
+    return connector_line(text)
+
+
+def connector_line(text: str) -> str:
+    """First line of a failure; the connector's write failure keeps its latest cause.
+
+    Example:
+        >>> text = "Failed to write statements to ks.t. The|latest exception was|  timeout|"
+        >>> connector_line(text.replace("|", chr(10)))
+        'Failed to write statements to ks.t. The latest exception was: timeout'
+    """
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) >= 3 and lines[1] == "latest exception was":
+        return first_line(f"{lines[0]} {lines[1]}: {lines[2]}")
     return first_line(text)

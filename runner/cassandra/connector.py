@@ -1,12 +1,20 @@
-"""spark-cassandra-connector: its options, the Spark conf that loads it, and reads of a table."""
+"""spark-cassandra-connector: its options, the Spark conf that loads it, reads and writes.
+
+Every request the connector sends has a bound: `spark.cassandra.connection.timeoutMS` for
+connecting (and its schema queries), `spark.cassandra.read.timeoutMS` for each read or write
+request, a few retries of a timed-out read, and a schema refresh that waits at most
+`REQUEST_TIMEOUT`. The connector caches its driver sessions in the JVM for an hour; after a
+failure they are evicted, so a node that was restarted meanwhile is reached afresh.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.cassandra.client import consistency
+from runner.cassandra.client import REQUEST_TIMEOUT, consistency
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -15,6 +23,8 @@ if TYPE_CHECKING:
 
 CONNECTOR_FORMAT = "org.apache.spark.sql.cassandra"
 CATALOG = "cass"
+QUERY_RETRIES = 3  # the connector's default, 60 tries of a timed-out read, would take hours
+RECONNECT_MAX_MS = 5000  # a session notices a restarted node within 5 s (default 60 s)
 
 
 def connector_options(target: CassandraTarget) -> dict[str, str]:
@@ -27,6 +37,9 @@ def connector_options(target: CassandraTarget) -> dict[str, str]:
         "spark.cassandra.connection.host": ",".join(target.hosts),
         "spark.cassandra.connection.port": str(target.port),
         "spark.cassandra.connection.timeoutMS": str(int(target.connect_timeout * 1000)),
+        "spark.cassandra.read.timeoutMS": str(int(REQUEST_TIMEOUT * 1000)),  # writes use it too
+        "spark.cassandra.query.retry.count": str(QUERY_RETRIES),
+        "spark.cassandra.connection.reconnectionDelayMS.max": str(RECONNECT_MAX_MS),
         "spark.cassandra.output.consistency.level": consistency(target),
         "spark.cassandra.input.consistency.level": "LOCAL_ONE",
         # Marts have about one row per partition: batches of rows bound for the same replicas
@@ -78,19 +91,40 @@ def read_table(
 
 
 def append_rows(df: DataFrame, keyspace: str, table: str, target: CassandraTarget) -> None:
-    """Upsert the rows of `df` into `keyspace`.`table` of `target`."""
+    """Upsert the rows of `df` into `keyspace`.`table` of `target`.
+
+    On failure the connector's cached sessions are evicted, so the next write connects afresh.
+    """
     options = connector_options(target)
-    refresh_schema(df.sparkSession, options)
-    (
-        df.write.format(CONNECTOR_FORMAT)
-        .options(keyspace=keyspace, table=table, **options)
-        .mode("append")
-        .save()
-    )
+    try:
+        refresh_schema(df.sparkSession, options)
+        (
+            df.write.format(CONNECTOR_FORMAT)
+            .options(keyspace=keyspace, table=table, **options)
+            .mode("append")
+            .save()
+        )
+    except BaseException:
+        evict_sessions(df.sparkSession)
+        raise
 
 
 def refresh_schema(spark: SparkSession, options: dict[str, str]) -> None:
-    """Make the connector's cached driver session see tables and columns created just now."""
+    """Make the connector's cached driver session see tables and columns created just now.
+
+    Waits at most `REQUEST_TIMEOUT` seconds (the driver's own `refreshSchema()` has no bound
+    of its own); a session that fails is evicted and one fresh session tries once more.
+    """
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        _refresh_once(spark, options)
+    except Py4JJavaError:
+        evict_sessions(spark)
+        _refresh_once(spark, options)
+
+
+def _refresh_once(spark: SparkSession, options: dict[str, str]) -> None:
     jvm, jsc = spark.sparkContext._jvm, spark.sparkContext._jsc
     assert jvm is not None and jsc is not None
     conf = jsc.sc().getConf().clone()
@@ -98,6 +132,18 @@ def refresh_schema(spark: SparkSession, options: dict[str, str]) -> None:
         conf.set(key, value)
     session = jvm.com.datastax.spark.connector.cql.CassandraConnector.apply(conf).openSession()
     try:
-        session.refreshSchema()
+        milliseconds = jvm.java.util.concurrent.TimeUnit.MILLISECONDS
+        future = session.refreshSchemaAsync().toCompletableFuture()
+        future.get(int(REQUEST_TIMEOUT * 1000), milliseconds)
     finally:
         session.close()
+
+
+def evict_sessions(spark: SparkSession) -> None:
+    """Close the connector's cached driver sessions that no running job holds."""
+    from py4j.protocol import Py4JError
+
+    jvm = spark.sparkContext._jvm
+    with suppress(Py4JError):  # the JVM is going away: nothing left to evict
+        if jvm is not None:
+            jvm.com.datastax.spark.connector.cql.CassandraConnector.evictCache()

@@ -4,7 +4,10 @@
 then deletes only the keys that the new result no longer has, so readers always see either the
 previous or the new version of each row, and a failed write leaves the previous rows in place.
 Given the rows the table holds from the last build (`previous`), it upserts only the rows that
-changed since, and finds the keys to delete there instead of scanning the table.
+changed since, and finds the keys to delete there instead of scanning the table; but only after
+Cassandra confirmed that the table holds them (`runner.cassandra.marker`). The Spark jobs that
+read or write Cassandra run under `runner.cassandra.watchdog`, so a node that dies or hangs
+ends the write within seconds.
 """
 
 from __future__ import annotations
@@ -18,7 +21,18 @@ from pyspark.sql import functions as F
 
 from runner.cassandra.client import Failures, connect, consistency, quote
 from runner.cassandra.connector import append_rows, read_table
+from runner.cassandra.marker import (
+    MARKER_TABLE,
+    Stamp,
+    clear_marker,
+    ensure_marker_table,
+    mismatch,
+    new_build_id,
+    write_marker,
+    writer_name,
+)
 from runner.cassandra.schema import TableSpec, key_text, prepare_table, table_ref, table_spec
+from runner.cassandra.watchdog import watched
 from runner.errors import ExecutionError, Location, MaterializationError
 
 if TYPE_CHECKING:
@@ -36,6 +50,16 @@ DELETE_BATCH_ROWS = 40  # row deletes of one partition per batch, under the 5 Ki
 class MartWrite:
     rows: int  # rows of the mart
     upserted: int | None  # rows sent to Cassandra; None: all of them
+    stamp: Stamp  # this write, as the table's marker records it
+    distrust: str | None = None  # why `previous` was not used although it was given
+
+
+@dataclass(frozen=True)
+class PreviousCopy:
+    """What the last write of the table sent (its Parquet copy) and the stamp it recorded."""
+
+    rows: DataFrame
+    stamp: Stamp
 
 
 def write_mart(
@@ -46,14 +70,17 @@ def write_mart(
     target: CassandraTarget,
     full_refresh: bool,
     model_path: str,
+    writer: str = "",
     stable: bool = False,
-    previous: DataFrame | None = None,
+    previous: PreviousCopy | None = None,
 ) -> MartWrite:
     """Store a mart in `target.keyspace`.`table` without a gap for readers.
 
     The keyspace and table are created when missing, new columns are added; a changed key or
     type needs `full_refresh`, which drops and recreates the table. Rows are upserted first,
     then only keys that disappeared from the result are deleted (whole partitions where possible).
+    The table's marker in `<keyspace>.runner_state` is removed first and set to a new build id
+    last (`MartWrite.stamp`, for the mart's Parquet copy).
 
     Args:
         df: the mart's rows.
@@ -62,15 +89,18 @@ def write_mart(
         target: where to write.
         full_refresh: drop and recreate the table first.
         model_path: the model's file, for error locations.
+        writer: where the build runs (e.g. its marts folder), for other builds' messages.
         stable: `df` reads data that cannot change while it is written (the staged Parquet of
             a mart), so it is read as is instead of cached first.
-        previous: the rows the table holds now, as the last build wrote them (its Parquet copy),
-            with the same schema; used only when the table existed and no full refresh is asked.
+        previous: the last write's Parquet copy and stamp, with the same schema; used only when
+            the table existed, no full refresh is asked and Cassandra confirms the stamp.
     """
     spec = table_spec(
         df.schema, table=table, keyspace=target.keyspace, config=config, model_path=model_path
     )
     where = f"{spec.keyspace}.{spec.name}"
+    address = ", ".join(f"{host}:{target.port}" for host in target.hosts)
+    level = consistency(target)
     fail = Failures(spec.name, model_path, [target.credentials()[1]])
     # Pin the rows once: the key check, the write and the anti-join must see the same data.
     cached = not stable and not df.storageLevel.useMemory
@@ -84,21 +114,50 @@ def write_mart(
             hint = "check that the target's user may create and alter tables in the keyspace"
             with fail.translate(MaterializationError, f"creating or altering {where}", hint):
                 existed = prepare_table(session, spec, target, full_refresh, model_path)
-            diff = previous is not None and existed and not full_refresh
-            changed = _changed_rows(df, previous, spec) if diff and previous is not None else df
+                ensure_marker_table(session, spec.keyspace)
+            offered = None if full_refresh else previous
+            with fail.translate(MaterializationError, f"checking {where}", "run it again"):
+                distrust = _distrust(session, spec, offered, existed, level)
+            trusted = offered if distrust is None else None
+            hint = f"check that the target's user may write {spec.keyspace}.{MARKER_TABLE}"
+            with fail.translate(MaterializationError, f"clearing the marker of {where}", hint):
+                clear_marker(session, spec.keyspace, spec.name, level)
+            changed = _changed_rows(df, trusted.rows, spec) if trusted is not None else df
             hint = "rows the write did not reach keep their previous values; fix and run again"
-            with fail.translate(MaterializationError, f"writing to {where}", hint):
-                upserted = _write_rows(changed, spec, target, count=diff)
+            with (
+                watched(df.sparkSession, session, address, f"writing to {where}"),
+                fail.translate(MaterializationError, f"writing to {where}", hint),
+            ):
+                upserted = _write_rows(changed, spec, target, count=trusted is not None)
             hint = "the new rows are written; run again to remove the remaining stale rows"
-            with fail.translate(MaterializationError, f"deleting stale rows from {where}", hint):
+            with (
+                watched(df.sparkSession, session, address, f"deleting stale rows from {where}"),
+                fail.translate(MaterializationError, f"deleting stale rows from {where}", hint),
+            ):
                 if existed:
-                    _delete_stale_keys(session, df, spec, target, previous if diff else None)
+                    stored = trusted.rows if trusted is not None else None
+                    _delete_stale_keys(session, df, spec, target, stored)
+            hint = "the rows are written; the next build sends every row again"
+            with fail.translate(MaterializationError, f"setting the marker of {where}", hint):
+                stamp = Stamp(new_build_id(), rows)
+                write_marker(session, spec.keyspace, spec.name, stamp, writer_name(writer), level)
         finally:
             session.cluster.shutdown()
     finally:
         if cached:
             df.unpersist()
-    return MartWrite(rows, upserted)
+    return MartWrite(rows, upserted, stamp, distrust)
+
+
+def _distrust(
+    session: Session, spec: TableSpec, offered: PreviousCopy | None, existed: bool, level: str
+) -> str | None:
+    """Why the offered copy does not stand for the table; None when it does or none is offered."""
+    if offered is None:
+        return None
+    if not existed:
+        return f"{spec.keyspace}.{spec.name} did not exist"
+    return mismatch(session, spec, offered.stamp, level)
 
 
 def _changed_rows(df: DataFrame, previous: DataFrame, spec: TableSpec) -> DataFrame:
@@ -239,7 +298,8 @@ def delete_statements(
         if batch is None or row[:width] != current or size >= DELETE_BATCH_ROWS:
             if batch is not None:
                 yield batch, ()
-            batch = BatchStatement(BatchType.UNLOGGED, consistency_level=statement.consistency_level)
+            level = statement.consistency_level
+            batch = BatchStatement(BatchType.UNLOGGED, consistency_level=level)
             current, size = row[:width], 0
         batch.add(statement, row)
         size += 1

@@ -7,7 +7,6 @@ is fully written, so a failure leaves the previous content in place.
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
@@ -15,17 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.config import CassandraTarget, Target
+from runner.config import Target
 from runner.errors import Location, MaterializationError
 from runner.reuse import FINGERPRINT_FILE, fingerprint_text
+from runner.templating import this_relation
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from runner.templating import CompiledModel
-
-
-STATE_FILE = "_cassandra.json"  # in a mart's Parquet folder: the table its rows were written to
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,8 @@ def _persist(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> in
 
 def materialize_table(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> MaterializeResult:
     staged, rows = _write_staged(ctx, model, df)
-    final = _promote(staged, ctx.marts_dir / model.name)
+    keep = previous_copy(ctx.marts_dir, model.name)
+    final = _promote(staged, ctx.marts_dir / model.name, keep=keep)
     _register_parquet(ctx.spark, model.name, final)
     return MaterializeResult(f"table ({rows} rows)", rows=rows)
 
@@ -90,27 +88,32 @@ def materialize_cassandra(
 ) -> MaterializeResult:
     """Compute once into staged Parquet, upsert Cassandra from it, then promote the Parquet copy.
 
-    The promoted copy records which table it was written to (`_cassandra.json`). When the next
-    build writes the same table with the same schema, that copy is what the table holds, so only
-    changed rows are sent and stale keys are found in it. A build that fails while writing leaves
-    a marker, and the build after it sends every row and scans the table for stale keys again.
+    The promoted copy records which table it was written to and the stamp of that write
+    (`runner.cassandra.copy_state`). When the next build writes the same table with the same
+    schema and Cassandra confirms the stamp (`runner.cassandra.marker`), only changed rows are
+    sent and stale keys are found in the copy; otherwise every row is sent and the table is
+    scanned. A build that fails while writing leaves a dirty file: the next one sends every row.
     """
     import time
 
     staged, rows = _write_staged(ctx, model, df)
+    keep = previous_copy(ctx.marts_dir, model.name)
     if ctx.target.cassandra is None:
-        final = _promote(staged, ctx.marts_dir / model.name)
+        final = _promote(staged, ctx.marts_dir / model.name, keep=keep)
         _register_parquet(ctx.spark, model.name, final)
         return MaterializeResult(f"parquet only, no cassandra in target ({rows} rows)", rows=rows)
-    from runner.cassandra.client import write_mart
+    from runner.cassandra.copy_state import read_stamp, table_state, write_state
+    from runner.cassandra.writes import PreviousCopy, write_mart
 
     computed = ctx.spark.read.parquet(str(staged))
-    state = _cassandra_state(ctx.target.cassandra, model, computed)
+    cassandra = ctx.target.cassandra
+    state = table_state(cassandra, model.name, model.config, computed.schema.json())
     previous_dir = ctx.marts_dir / model.name
     dirty = ctx.marts_dir / f".{model.name}.cassandra-dirty"
+    stamp = None if ctx.full_refresh or dirty.exists() else read_stamp(previous_dir, state)
     previous = None
-    if not ctx.full_refresh and not dirty.exists() and _read_state(previous_dir) == state:
-        previous = ctx.spark.read.parquet(str(previous_dir))
+    if stamp is not None:
+        previous = PreviousCopy(ctx.spark.read.parquet(str(previous_dir)), stamp)
     dirty.touch()
     started = time.perf_counter()
     try:
@@ -118,9 +121,10 @@ def materialize_cassandra(
             computed,
             table=model.name,
             config=model.config,
-            target=ctx.target.cassandra,
+            target=cassandra,
             full_refresh=ctx.full_refresh,
             model_path=str(model.path),
+            writer=str(ctx.marts_dir.resolve()),
             stable=True,
             previous=previous,
         )
@@ -128,39 +132,86 @@ def materialize_cassandra(
         shutil.rmtree(staged, ignore_errors=True)
         raise
     seconds = time.perf_counter() - started
-    (staged / STATE_FILE).write_text(json.dumps(state, indent=1))
-    final = _promote(staged, previous_dir)
+    write_state(staged, state, written.stamp)
+    final = _promote(staged, previous_dir, keep=keep)
     dirty.unlink(missing_ok=True)
     _register_parquet(ctx.spark, model.name, final)
-    keyspace = ctx.target.cassandra.keyspace
     changed = "" if written.upserted is None else f", {written.upserted} changed"
+    if written.distrust:
+        changed = f", all sent: {written.distrust}"
     return MaterializeResult(
-        f"cassandra {keyspace}.{model.name} ({rows} rows{changed})",
+        f"cassandra {cassandra.keyspace}.{model.name} ({rows} rows{changed})",
         rows=rows,
         cassandra_rows=rows if written.upserted is None else written.upserted,
         cassandra_seconds=seconds,
     )
 
 
-def _cassandra_state(target: CassandraTarget, model: CompiledModel, df: DataFrame) -> dict:
-    """Where and in which shape a mart's rows went: a Parquet copy stands for the table only
-    while this is unchanged."""
-    return {
-        "hosts": sorted(target.hosts),
-        "port": target.port,
-        "keyspace": target.keyspace,
-        "table": model.name,
-        "partition_key": list(model.config.partition_key or []),
-        "clustering_key": list(model.config.clustering_key or []),
-        "schema": json.loads(df.schema.json()),
-    }
+def register_stored_rows(ctx: MaterializeContext, model: CompiledModel) -> bool:
+    """Expose an incremental model's stored rows as `{{ this }}` before its SQL runs.
+
+    The model was compiled with is_incremental() true exactly when this copy exists and the
+    build is not a --full-refresh (`runner.compile`).
+    """
+    if model.config.materialized != "incremental" or ctx.full_refresh:
+        return False
+    folder = ctx.marts_dir / model.name
+    if not (folder / "_SUCCESS").exists():
+        return False
+    ctx.spark.read.parquet(str(folder)).createOrReplaceTempView(this_relation(model.name))
+    return True
 
 
-def _read_state(folder: Path) -> dict | None:
+def materialize_incremental(
+    ctx: MaterializeContext, model: CompiledModel, df: DataFrame
+) -> MaterializeResult:
+    """dbt's incremental model: the first build and --full-refresh write every row; later ones
+    get only the rows the SQL selects under is_incremental() and merge them into the stored ones.
+
+    The new rows are computed once into a staged folder. With `unique_key`, a stored row whose
+    key comes again is replaced, else new rows are appended. The merged table is written and
+    swapped in like a table (the previous copy kept for `runner diff`); a failure keeps the
+    stored rows.
+    """
+    folder = ctx.marts_dir / model.name
+    if ctx.full_refresh or not (folder / "_SUCCESS").exists():
+        full = materialize_table(ctx, model, df)
+        return MaterializeResult(f"incremental, all rows ({full.rows} rows)", rows=full.rows)
+    stored = ctx.spark.read.parquet(str(folder))
+    _check_same_columns(model, stored, df)
+    new_dir = _new_staged(ctx.marts_dir, f"{model.name}.new")
     try:
-        return json.loads((folder / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+        df.write.mode("overwrite").parquet(str(new_dir))
+        new_rows = parquet_rows(new_dir)
+        if new_rows == 0:
+            _register_parquet(ctx.spark, model.name, folder)
+            return MaterializeResult(f"incremental, no new rows ({parquet_rows(folder)} rows)",
+                                     rows=parquet_rows(folder))
+        new = ctx.spark.read.parquet(str(new_dir))
+        keys = [model.config.unique_key] if isinstance(model.config.unique_key, str) else list(
+            model.config.unique_key or [])
+        kept = stored.join(new.select(*keys).distinct(), keys, "left_anti") if keys else stored
+        staged, rows = _write_staged(ctx, model, kept.unionByName(new))
+    finally:
+        shutil.rmtree(new_dir, ignore_errors=True)
+    final = _promote(staged, folder, keep=previous_copy(ctx.marts_dir, model.name))
+    ctx.spark.catalog.dropTempView(this_relation(model.name))
+    _register_parquet(ctx.spark, model.name, final)
+    return MaterializeResult(f"incremental, {new_rows} new rows merged ({rows} rows)", rows=rows)
+
+
+def _check_same_columns(model: CompiledModel, stored: DataFrame, new: DataFrame) -> None:
+    """New rows must have the stored rows' columns and types (dbt's on_schema_change: fail)."""
+    old_cols = [(f.name, f.dataType.simpleString()) for f in stored.schema.fields]
+    new_cols = [(f.name, f.dataType.simpleString()) for f in new.schema.fields]
+    if old_cols != new_cols:
+        changed = [" ".join(c) for c in sorted(set(old_cols) ^ set(new_cols))]
+        raise MaterializationError(
+            f"incremental model {model.name}: the new rows' columns differ from the stored ones "
+            f"({', '.join(changed) or 'their order'})",
+            location=Location(model.path),
+            hint=f"rebuild it with: runner build -s {model.name} --full-refresh",
+        )
 
 
 MATERIALIZATIONS: dict[str, MaterializeFn] = {
@@ -168,6 +219,7 @@ MATERIALIZATIONS: dict[str, MaterializeFn] = {
     "ephemeral": materialize_view,
     "table": materialize_table,
     "cassandra": materialize_cassandra,
+    "incremental": materialize_incremental,
 }
 
 
@@ -230,12 +282,29 @@ def parquet_rows(folder: Path) -> int:
     return sum(pq.read_metadata(part).num_rows for part in folder.glob("part-*.parquet"))
 
 
-def _promote(staged: Path, final: Path) -> Path:
-    """Swap the staged folder in; the old one is removed only after the new one is in place."""
+def previous_copy(marts_dir: Path, name: str) -> Path:
+    """Where a mart's Parquet copy goes when a build replaces it (`runner diff` reads both).
+
+    Example:
+        >>> previous_copy(Path("/p/target/marts"), "m").as_posix()
+        '/p/target/marts-previous/m'
+    """
+    return marts_dir.with_name(f"{marts_dir.name}-previous") / name
+
+
+def _promote(staged: Path, final: Path, *, keep: Path | None = None) -> Path:
+    """Swap the staged folder in; the old one is removed only after the new one is in place.
+
+    With `keep`, the old one is moved there instead (replacing what was there).
+    """
     old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
     if final.exists():
         final.rename(old)
     staged.rename(final)
+    if keep is not None and old.exists():
+        shutil.rmtree(keep, ignore_errors=True)
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        old.rename(keep)
     shutil.rmtree(old, ignore_errors=True)
     return final
 

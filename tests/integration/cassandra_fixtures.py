@@ -125,3 +125,101 @@ def spark_cassandra(request: pytest.FixtureRequest, cassandra_node: NodeFixture)
         yield spark
     finally:
         spark.stop()
+
+
+# A tiny project whose marts live in Cassandra, for the truth and fault tests. `m` has `n` rows
+# (key shifted by `shift`, values scaled by `v`); `after_m` reads `m`; `m` has a not_null test.
+MART_FILES = {
+    "runner_project.yml": "name: marts\nprofile: marts\nvars:\n  v: 1\n  shift: 0\n  n: 2000\n",
+    "models/m.sql": (
+        "{{ config(materialized='cassandra', partition_key=['k']) }}\n"
+        "select cast(id + {{ var('shift') }} as string) as k, (id + 1) * {{ var('v') }} as val,\n"
+        "       repeat('x', 20) as pad\n"
+        "from range({{ var('n') }})\n"
+    ),
+    "models/after_m.sql": (
+        "{{ config(materialized='cassandra', partition_key=['bucket']) }}\n"
+        "select cast(val % 7 as int) as bucket, count(*) as users from {{ ref('m') }} group by 1\n"
+    ),
+    "models/schema.yml": (
+        "version: 2\nmodels:\n  - name: m\n    columns:\n"
+        "      - name: k\n        tests: [not_null]\n"
+    ),
+}
+MART_COLUMNS = {"m": ["k", "val", "pad"], "after_m": ["bucket", "users"]}
+
+
+def mart_project(root: Path, target: CassandraTarget, targets: tuple[str, ...] = ("dev",)) -> Path:
+    """Write the tiny project to `root`; every name in `targets` is a target writing to `target`
+    (same hosts, port and keyspace), the first one the default."""
+    cassandra = (
+        f"{{hosts: [{', '.join(target.hosts)}], port: {target.port}, "
+        f"keyspace: {target.keyspace}}}"
+    )
+    outputs = "".join(
+        f"    {name}:\n      spark: {{master: 'local[2]'}}\n      cassandra: {cassandra}\n"
+        for name in targets
+    )
+    files = {**MART_FILES, "profiles.yml": f"marts:\n  target: {targets[0]}\n  outputs:\n{outputs}"}
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def cassandra_rows(target: CassandraTarget, table: str) -> set[tuple[Any, ...]]:
+    """The rows of one of the tiny project's marts in Cassandra, as plain tuples."""
+    columns = MART_COLUMNS[table]
+    session = connect(target)
+    try:
+        cql = f"SELECT {', '.join(columns)} FROM {quote(target.keyspace)}.{table}"
+        return {tuple(row) for row in session.execute(cql, timeout=60)}
+    finally:
+        session.cluster.shutdown()
+
+
+def parquet_rows(project: Path, table: str) -> set[tuple[Any, ...]]:
+    """The rows of one of the tiny project's marts in its Parquet copy under target/marts."""
+    import pandas as pd
+
+    frame = pd.read_parquet(project / "target" / "marts" / table)[MART_COLUMNS[table]]
+    return {tuple(row) for row in frame.astype(object).itertuples(index=False)}
+
+
+@dataclass(frozen=True)
+class KillableNode:
+    """A node of its own that tests may `kill -9` and start again."""
+
+    target: CassandraTarget
+    state_dir: Path
+    storage_port: int
+
+    def pid(self) -> int:
+        return int((self.state_dir / "cassandra.pid").read_text().split()[0])
+
+    def kill(self) -> None:
+        """SIGKILL the node's JVM, by the PID in its PID file."""
+        import signal
+
+        os.kill(self.pid(), signal.SIGKILL)
+
+    def ensure_running(self) -> None:
+        """Start the node again when it is not running (data kept)."""
+        if not nodes.status(self.state_dir).running:
+            nodes.start(
+                self.state_dir, port=self.target.port, storage_port=self.storage_port,
+                project_dir=PROJECT_DIR,
+            )
+
+
+@pytest.fixture(scope="session")
+def killable_node() -> Iterator[KillableNode]:
+    """A node on 127.0.0.1:9442 (storage 7442) in `.runner/test-cassandra-faults`, stopped at
+    the end; tests kill it and start it again."""
+    target = CassandraTarget(port=9442, keyspace="runner_faults", connect_timeout=5)
+    node = KillableNode(target, state_dir(PROJECT_DIR, "test-cassandra-faults"), 7442)
+    node.ensure_running()
+    try:
+        yield node
+    finally:
+        nodes.stop(node.state_dir)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
+from runner.local.maven import ensure_connector_jars
 from tests.conftest import ROOT
 
 
@@ -18,17 +19,11 @@ def spark():
     from runner.config import SparkTarget
     from runner.spark.session import create_session
 
-    extra: dict[str, str] = {}
-    try:
-        from runner.local.cassandra_node import ensure_connector_jars
-
-        jars = ensure_connector_jars(ROOT)
-        extra = {
-            "spark.jars": ",".join(str(j) for j in jars),
-            "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
-        }
-    except ImportError:
-        pass
+    jars = ensure_connector_jars(ROOT)
+    extra = {
+        "spark.jars": ",".join(str(j) for j in jars),
+        "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
+    }
     session = create_session(
         SparkTarget(master="local[2]", conf={"spark.sql.shuffle.partitions": "4"}),
         ROOT / "target" / "test-warehouse",

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from pyspark.sql import types as T
 
 from runner.cassandra.client import connect
-from runner.cassandra.writes import write_mart
+from runner.cassandra.writes import PreviousCopy, write_mart
 from runner.config import CASSANDRA_PASSWORD_ENV, CASSANDRA_USER_ENV, CassandraTarget, ModelConfig
 from runner.errors import MaterializationError, ServiceError
 from runner.local import cassandra_node as nodes
@@ -139,26 +139,26 @@ def test_rebuild_from_previous_copy_sends_only_changes(spark_cassandra, cassandr
     """With the rows the table holds (the last build's copy), only new or changed rows are
     upserted and stale keys are found in the copy; the table ends exactly as the new result."""
     rows = [_user(f"MLB{n}", n) for n in range(10)]
-    _write(spark_cassandra, rows, cassandra_target)
-    previous = spark_cassandra.createDataFrame(rows, USERS)
+    options = {"target": cassandra_target, "table": "users", "config": USERS_CONFIG,
+               "full_refresh": False, "model_path": "models/marts/users.sql"}
+    first = write_mart(spark_cassandra.createDataFrame(rows, USERS), **options)
+    previous = PreviousCopy(spark_cassandra.createDataFrame(rows, USERS), first.stamp)
     new = [r for r in rows if r[0] != "MLB3"] + [_user("MLB42", 42)]
     new[0] = _user("MLB0", 0, segment=9, milestones={"registration": dt.date(2022, 1, 2)})
-    written = write_mart(
-        spark_cassandra.createDataFrame(new, USERS), target=cassandra_target, table="users",
-        config=USERS_CONFIG, full_refresh=False, model_path="models/marts/users.sql",
-        previous=previous,
-    )
-    assert (written.rows, written.upserted) == (10, 2)  # MLB0 changed, MLB42 new
+    written = write_mart(spark_cassandra.createDataFrame(new, USERS), previous=previous, **options)
+    assert (written.rows, written.upserted, written.distrust) == (10, 2, None)  # MLB0, MLB42
     assert _read(cassandra_target, "users") == {(r[0],): _expected(r) for r in new}
 
     # nothing changed: nothing sent
-    again = write_mart(
-        spark_cassandra.createDataFrame(new, USERS), target=cassandra_target, table="users",
-        config=USERS_CONFIG, full_refresh=False, model_path="models/marts/users.sql",
-        previous=spark_cassandra.createDataFrame(new, USERS),
-    )
+    previous = PreviousCopy(spark_cassandra.createDataFrame(new, USERS), written.stamp)
+    again = write_mart(spark_cassandra.createDataFrame(new, USERS), previous=previous, **options)
     assert (again.rows, again.upserted) == (10, 0)
     assert _read(cassandra_target, "users") == {(r[0],): _expected(r) for r in new}
+
+    # a copy whose stamp is not the table's last write is not trusted: every row is sent
+    again = write_mart(spark_cassandra.createDataFrame(new, USERS), previous=previous, **options)
+    assert again.upserted is None and again.distrust is not None
+    assert "another build wrote it last" in again.distrust
 
 
 FUNNEL = T.StructType(

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from runner.cli import main
 from runner.errors import SupersetError
-from runner.local import maven, superset_venv
+from runner.local import maven, superset_venv, thrift_guard
 from runner.paths import state_dir
 from runner.spark import class_archive
 from runner.superset.client import SupersetClient
@@ -73,6 +73,8 @@ def test_setup_installs_every_tool() -> None:
     assert maven.ensure_connector_jars(PROJECT_DIR)  # already there: no download
     assert class_archive.archive_path(PROJECT_DIR).is_file()
     assert "Superset environment ready" in result.output
+    assert "Thrift server guard classes ready" in result.output
+    assert thrift_guard.ensure_guard_jar(PROJECT_DIR).is_file()  # built: no javac run now
     assert shutil.which("chromium") or "Chromium is missing" in result.output
 
 

@@ -89,7 +89,7 @@ def test_shipped_definitions_load() -> None:
          "dashboards/datasets.yml:64: datasets[2].name: dataset 'onboarding_funnel' defined "
          "twice"),
         ("database.yml", "allow_dml: false", "allow_dml: maybe",
-         "dashboards/database.yml:8: allow_dml: Input should be a valid boolean"),
+         "dashboards/database.yml:9: allow_dml: Input should be a valid boolean"),
     ],
 )  # fmt: skip
 def test_mistakes_name_file_line_and_key(
