@@ -314,7 +314,8 @@ def _skip_reason(
                 return result.message
         return None
     failed_tests = [steps[j].name for j in sorted(inputs)
-                    if steps[j].resource_type == ResourceType.TEST and done[j].status == NodeStatus.ERROR]
+                    if steps[j].resource_type == ResourceType.TEST
+                    and done[j].status == NodeStatus.ERROR]
     failed_units = [steps[j].name for j in sorted(inputs)
                     if steps[j].resource_type == ResourceType.UNIT_TEST
                     and done[j].status == NodeStatus.ERROR]

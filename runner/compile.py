@@ -39,7 +39,8 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
     project = load_project(cfg.project_dir)
     typed_vars = validate_vars(project, cfg.vars)
     target = load_target(
-        project.dir, project.config.profile or project.config.name, cfg.target_name, cfg.profiles_dir
+        project.dir, project.config.profile or project.config.name, cfg.target_name,
+        cfg.profiles_dir,
     )
     renderer = Renderer(project, typed_vars, full_refresh=cfg.full_refresh,
                         existing_relations=_built_tables(project))

@@ -45,7 +45,9 @@ class MaterializeResult:
 MaterializeFn = Callable[[MaterializeContext, "CompiledModel", "DataFrame"], MaterializeResult]
 
 
-def materialize_view(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> MaterializeResult:
+def materialize_view(
+    ctx: MaterializeContext, model: CompiledModel, df: DataFrame
+) -> MaterializeResult:
     if model.config.persist:
         rows = _persist(ctx, model, df)
         return MaterializeResult(f"persisted view ({rows} rows)", rows=rows)
@@ -75,7 +77,9 @@ def _persist(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> in
     return parquet_rows(final)
 
 
-def materialize_table(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> MaterializeResult:
+def materialize_table(
+    ctx: MaterializeContext, model: CompiledModel, df: DataFrame
+) -> MaterializeResult:
     staged, rows = _write_staged(ctx, model, df)
     keep = previous_copy(ctx.marts_dir, model.name)
     final = _promote(staged, ctx.marts_dir / model.name, keep=keep)
