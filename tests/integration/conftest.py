@@ -59,10 +59,21 @@ def mart_reader():
     return read_mart
 
 
-def pytest_collection_modifyitems(items):
+OPT_IN = ("cluster", "faults")  # minutes each on 2 cores: run with -m cluster / -m faults
+
+
+def pytest_collection_modifyitems(config, items):
+    chosen = config.getoption("-m") or ""
+    run_all = os.environ.get("RUNNER_FAULT_TESTS") == "1"
     for item in items:
         if "integration" in str(item.fspath):
             item.add_marker(pytest.mark.slow)
+        if "test_cassandra_faults" in str(item.fspath):
+            item.add_marker(pytest.mark.faults)
+        kinds = [k for k in OPT_IN if item.get_closest_marker(k)]
+        if kinds and not run_all and not any(k in chosen for k in kinds):
+            item.add_marker(pytest.mark.skip(
+                reason=f"{kinds[0]} tests are opt-in: pytest -m {kinds[0]} or RUNNER_FAULT_TESTS=1"))
 
 
 os.environ.setdefault("PYSPARK_PYTHON", str(Path(os.sys.executable)))
