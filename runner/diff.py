@@ -8,10 +8,9 @@ analyst says them: `activation_rate, sellers: 48.4% → 47.9%`. Pandas and pyarr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from runner.arrow_equal import arrays_equal, combine
 from runner.compile import CompiledProject
+from runner.diff_words import format_change
 from runner.errors import RunnerError
 from runner.preview import jsonable
 from runner.results import NodeStatus, ResourceType, RunResult
 from runner.spark.materializations import previous_copy
 
-TABLE_LIKE = ("table", "cassandra")
-_PERCENT = re.compile(r"(^|_)(rates?|share|pct|percent|lift|ratio)(_|$)")
-_FLOAT_TOLERANCE = 1e-9  # relative: a rate summed in another order is the same rate
+TABLE_LIKE = ("table", "cassandra", "incremental")  # models with a Parquet copy in target/marts
 
 
 class DiffState(StrEnum):
@@ -85,12 +83,16 @@ class MartDiff:
 
 
 def mart_key(cp: CompiledProject, name: str) -> tuple[str, ...]:
-    """The columns that identify a row of model `name`: its partition and clustering key, else
-    the columns of a `unique` / `unique_combination_of_columns` test on it; () when none."""
+    """The columns that identify a row of model `name`: its partition and clustering key, its
+    unique_key, else the columns of a `unique` / `unique_combination_of_columns` test on it;
+    () when none."""
     config = cp.models[name].config
     declared = [*config.partition_key, *config.clustering_key]
     if declared:
         return tuple(column.split()[0] for column in declared)
+    if config.unique_key:  # an incremental model's merge key
+        return (config.unique_key,) if isinstance(config.unique_key, str) else tuple(
+            config.unique_key)
     for test in cp.tests.values():
         if test.model != name:
             continue
@@ -213,96 +215,6 @@ def _diff_whole(
     state = DiffState.CHANGED if schema or added or removed else DiffState.UNCHANGED
     return MartDiff(name, state, key, before.num_rows, after.num_rows, schema, rows_added=added,
                     rows_removed=removed, note=note or "no key: rows compared whole")
-
-
-def arrays_equal(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Per row, whether two arrays of one type hold the same value (null equals null; floats
-    within a relative 1e-9; lists and maps element by element).
-
-    Example:
-        >>> arrays_equal(pa.array([1.0, None, 3.0]), pa.array([1.0, None, 4.0])).tolist()
-        [True, True, False]
-        >>> arrays_equal(pa.array([[1, 2], [3]]), pa.array([[1, 2], [3, 4]])).tolist()
-        [True, False]
-    """
-    a, b = _combine(a), _combine(b)
-    if a.equals(b):
-        return np.ones(len(a), dtype=bool)
-    both_null = np.asarray(pc.and_(a.is_null(), b.is_null()))
-    t = a.type
-    if pa.types.is_map(t):
-        as_list = pa.list_(pa.struct([t.key_field, t.item_field]))
-        return arrays_equal(a.cast(as_list), b.cast(as_list))
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        lengths_a = np.asarray(pc.list_value_length(a).fill_null(-1))
-        lengths_b = np.asarray(pc.list_value_length(b).fill_null(-1))
-        same = lengths_a == lengths_b
-        rows = np.flatnonzero(same & (lengths_a > 0))
-        sub_a, sub_b = a.take(pa.array(rows, pa.int64())), b.take(pa.array(rows, pa.int64()))
-        items = arrays_equal(pc.list_flatten(sub_a), pc.list_flatten(sub_b))
-        parents = np.asarray(pc.list_parent_indices(sub_a))
-        bad_rows = np.unique(parents[~items])
-        same[rows[bad_rows]] = False
-        return same
-    if pa.types.is_struct(t):
-        same = np.asarray(pc.equal(a.is_null(), b.is_null()))
-        for i in range(t.num_fields):
-            same &= arrays_equal(pc.struct_field(a, [i]), pc.struct_field(b, [i])) | both_null
-        return same
-    if pa.types.is_floating(t):
-        x = np.asarray(a.to_numpy(zero_copy_only=False), dtype=float)
-        y = np.asarray(b.to_numpy(zero_copy_only=False), dtype=float)
-        close = np.isclose(x, y, rtol=_FLOAT_TOLERANCE, atol=0.0) | (np.isnan(x) & np.isnan(y))
-        return np.asarray(close) & ~np.asarray(pc.xor(a.is_null(), b.is_null()))
-    return np.asarray(pc.equal(a, b).fill_null(False)) | both_null
-
-
-# -- words -----------------------------------------------------------------------------------
-
-
-def format_value(value: Any, column: str, type_: pa.DataType, digits: int = 1) -> str:
-    """A value as an analyst reads it: rates and shares as %, counts with separators, booleans
-    as true/false; `digits` is the precision of a rate (significant digits: +3 otherwise).
-
-    Example:
-        >>> format_value(0.4837, "activation_rate", pa.float64())
-        '48.4%'
-        >>> format_value(12345, "users", pa.int64()), format_value(True, "significant", pa.bool_())
-        ('12,345', 'true')
-    """
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "null"
-    if pa.types.is_boolean(type_):
-        return "true" if value else "false"
-    if pa.types.is_floating(type_):
-        if _PERCENT.search(column):
-            return f"{value * 100:.{digits}f}%"
-        return f"{value:.{digits + 3}g}"
-    if pa.types.is_integer(type_):
-        return f"{value:,}"
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if pa.types.is_map(type_):
-        return "{" + ", ".join(f"{k}: {_plain(v)}" for k, v in value) + "}"
-    return _plain(value)
-
-
-def format_change(column: str, key: Sequence[Any], before: Any, after: Any,
-                  type_: pa.DataType) -> str:
-    """`column, key values: before → after`, with enough digits to tell the two apart.
-
-    Example:
-        >>> format_change("habit", ["sellers", "significant"], False, True, pa.bool_())
-        'habit, sellers, significant: false → true'
-        >>> format_change("drop_rate", ["all"], 0.41231, 0.41234, pa.float64())
-        'drop_rate, all: 41.231% → 41.234%'
-    """
-    for digits in (1, 2, 3, 4, 6, 9):
-        old, new = (format_value(v, column, type_, digits) for v in (before, after))
-        if old != new:
-            break
-    label = ", ".join([column, *(_plain(k) for k in key)])
-    return f"{label}: {old} → {new}"
 
 
 def summary_line(d: MartDiff) -> str:
@@ -435,12 +347,8 @@ def _common_columns(before: pa.Table, after: pa.Table) -> list[str]:
     return [f.name for f in after.schema if f.name in old and old[f.name] == f.type]
 
 
-def _combine(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
-
 def _column(table: pa.Table, name: str) -> pa.Array:
-    return _combine(table.column(name))
+    return combine(table.column(name))
 
 
 def _schema_change(before: pa.Schema, after: pa.Schema) -> SchemaChange:
@@ -518,16 +426,6 @@ def _built_at(folder: Path) -> datetime | None:
     if not marker.exists():
         return None
     return datetime.fromtimestamp(marker.stat().st_mtime, UTC)
-
-
-def _plain(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return str(value)
 
 
 def _rows(n: int) -> str:

@@ -25,7 +25,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from runner.local import cassandra_ring, spark_cluster
+from runner.local import cassandra_ring, services, spark_cluster
+from runner.paths import remove_tree, state_dir, state_root
 from tests.conftest import ORIGINAL_DATA, ROOT
 
 pytestmark = [
@@ -164,10 +165,21 @@ def assert_same_marts(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFra
         pd.testing.assert_frame_equal(left[name], right[name], check_exact=True, obj=name)
 
 
+def _scratch(name: str) -> Path:
+    """A fresh folder under the repo's .runner/test-cluster/: pytest's own tmp folders are
+    deleted by any other pytest run on the machine after three runs, under running nodes."""
+    folder = state_dir(ROOT, "test-cluster") / name
+    if folder.exists():
+        services.down(folder)  # what an interrupted run left running, by its PID files
+    remove_tree(folder, [state_root(ROOT)])
+    folder.mkdir(parents=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def cluster() -> Iterator[Path]:
     """`runner up -t cluster` in a copy of the project; `runner down` at the end."""
-    project = _copy_project(tmp_path_factory.mktemp("cluster"), _free_port())
+    project = _copy_project(_scratch("cluster"), _free_port())
     began = time.monotonic()
     up = runner(project, "up", "-t", "cluster", timeout=UP_BUDGET)
     print(f"\ncluster up in {time.monotonic() - began:.0f}s:\n{up.output}")
@@ -180,9 +192,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def local_marts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
+def local_marts() -> dict[str, pd.DataFrame]:
     """The marts of the same project built with Spark local[2] (Parquet only)."""
-    project = _copy_project(tmp_path_factory.mktemp("local"), _free_port())
+    project = _copy_project(_scratch("local"), _free_port())
     run = runner(project, "build", "-t", "local", "--vars", VARS)
     assert run.code == 0, run.output
     return marts(project)

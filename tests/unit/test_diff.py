@@ -8,16 +8,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from runner.diff import (
-    DiffState,
-    MartDiff,
-    SchemaChange,
-    arrays_equal,
-    diff_tables,
-    format_change,
-    summary_line,
-    to_json,
-)
+from runner.arrow_equal import arrays_equal
+from runner.diff import DiffState, MartDiff, SchemaChange, diff_tables, summary_line, to_json
+from runner.diff_words import format_change
 
 SUMMARY = pd.DataFrame({
     "segment_name": ["individuals", "sellers", "all"],
