@@ -42,14 +42,15 @@ def java_options(project_dir: Path) -> list[str]:
     return [f"-XX:SharedArchiveFile={path}", QUIET] if path.is_file() else []
 
 
-def ensure_archive(project_dir: Path) -> Path:
+def ensure_archive(project_dir: Path) -> Path | None:
     """Write the archive if it is missing: a training job in its own JVM dumps it at exit.
 
     The file is written under a temporary name and renamed only after that JVM exited cleanly:
-    a JVM crashes on a truncated archive.
+    a JVM crashes on a truncated archive. The archive only speeds up start-up, so a training job
+    that fails or overruns leaves none and builds start as before.
 
     Returns:
-        The archive.
+        The archive, or None when the training job did not produce one.
     """
     path = archive_path(project_dir)
     if path.is_file():
@@ -60,8 +61,10 @@ def ensure_archive(project_dir: Path) -> Path:
         subprocess.run([sys.executable, "-m", "runner.spark.cds_training", str(partial)],
                        check=True, capture_output=True, timeout=600)
         if not partial.is_file() or partial.stat().st_size == 0:
-            raise RuntimeError(f"the training JVM wrote no archive to {partial}")
+            return None
         partial.replace(path)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+        return None
     finally:
         partial.unlink(missing_ok=True)
     return path
