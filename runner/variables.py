@@ -90,8 +90,8 @@ def validate_vars(project: Project, overrides: dict[str, Any]) -> dict[str, Any]
     problems: list[tuple[str, str, Location | None]] = []
     for name, spec in specs.items():
         for origin, values in (("vars", defaults), ("--vars", overrides)):
-            if name not in values:
-                continue
+            if name not in values or (origin == "vars" and name in overrides):
+                continue  # an overridden default is not checked: --vars replaces it
             try:
                 typed[name] = to_typed_value(spec, values[name], project.dir)
             except ValueError as exc:

@@ -239,9 +239,11 @@ def compile_unit_test(
     _check_inputs(site, models[model_name], given, find_line(data, "given"))
     expect = _rows(project, site, spec.expect, data.get("expect"), folder)
     relations = {g.model or source_view_name(*g.source or ("", "")): g.relation for g in given}
-    merged_vars = None
+    # A unit test checks a rule as the project declares it: the run's --vars do not change its
+    # expectations (its own `overrides: vars:` do).
+    merged_vars: dict[str, Any] | None = {**renderer.vars, **project.config.vars}
     if spec.overrides.vars:
-        merged_vars = _with_overrides(project, renderer.vars, site, spec.overrides.vars,
+        merged_vars = _with_overrides(project, merged_vars or {}, site, spec.overrides.vars,
                                       find_line(data, "overrides"))
     compiled = renderer.render(project.models[model_name], relations=relations, vars=merged_vars)
     compiled = replace(
