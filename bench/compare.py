@@ -25,7 +25,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta

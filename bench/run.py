@@ -50,6 +50,7 @@ def load_average() -> float:
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
+    env["RUNNER_ENGINE"] = "process"  # every build starts cold (bench/compare.py measures warm)
     if Path(JAVA17).exists():
         env["JAVA_HOME"] = JAVA17
     return env

@@ -86,20 +86,21 @@ class Engine:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         signal.signal(signal.SIGINT, self._on_sigint)
         while not self.stopping:
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
+            conn = _accept(listener)
+            if conn is None:
                 continue
+            busy = threading.Event()
+            others = threading.Thread(target=_decline_while, args=(listener, busy),
+                                      name="engine-busy", daemon=True)
+            others.start()
             with conn:
-                try:
-                    check_peer(peer_uid(conn), os.getuid())
-                except ServiceError as exc:
-                    _log(exc.message)
-                    continue
                 try:
                     self.handle(conn)
                 except (OSError, ValueError) as exc:  # a client that went away or spoke nonsense
                     _log(f"connection dropped: {exc}")
+                finally:
+                    busy.set()
+                    others.join()
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         forwarded, self.forwarded = self.forwarded == signum, None
@@ -208,6 +209,37 @@ class Engine:
                 self.spark.catalog.dropTempView(table.name)
         self.spark.catalog.clearCache()
         self.spark.sql("RESET")
+
+
+def _accept(listener: socket.socket) -> socket.socket | None:
+    """The next connection of this user within the poll interval; None if none came."""
+    try:
+        conn, _ = listener.accept()
+    except TimeoutError:
+        return None
+    conn.settimeout(None)
+    try:
+        check_peer(peer_uid(conn), os.getuid())
+    except ServiceError as exc:
+        _log(exc.message)
+        conn.close()
+        return None
+    return conn
+
+
+def _decline_while(listener: socket.socket, done: threading.Event) -> None:
+    """While a command runs, send others back to run in their own process (where the project
+    lock tells them a build is running, as it would without the engine)."""
+    while not done.is_set():
+        conn = _accept(listener)
+        if conn is None:
+            continue
+        with conn:
+            try:
+                send(conn.makefile("wb"), {"type": "declined",
+                                           "reason": "the engine is running another command"})
+            except OSError:
+                pass
 
 
 class _ClientStream(io.TextIOBase):
