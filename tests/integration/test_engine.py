@@ -147,7 +147,7 @@ def test_client_refuses_an_engine_folder_others_can_enter(
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_to_the_client_cancels_the_build_in_the_engine(
-    project: Path, sig: signal.Signals, code: int
+    project: Path, sig: signal.Signals, code: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     slow = project / "models" / "marts" / "slow.sql"
     slow.write_text(SLOW_MODEL)
@@ -159,6 +159,10 @@ def test_a_signal_to_the_client_cancels_the_build_in_the_engine(
         for line in proc.stdout:
             if "START table model slow" in line:
                 break
+        # Meanwhile another command runs in its own process (and meets the project lock there).
+        other = ["run", "-s", "order_count", "--project-dir", str(project)]
+        assert run_in_engine(other, _env(project), project) is None
+        assert "the engine is running another command" in capsys.readouterr().err
         started = time.monotonic()
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=300)
