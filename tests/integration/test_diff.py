@@ -156,12 +156,12 @@ def test_diff_table_in_the_terminal(rebuilt, run_runner):
 
 def test_a_mart_built_once_is_a_first_build(tmp_path, make_project, run_runner):
     project = make_project({"models/t.sql": "{{ config(materialized='table') }}\n"
-                                            "select id, id * 0.5 as share from range(3)"})
+                                            "select id, id / 2 as share from range(3)"})
     assert run_runner(["run"], project_dir=project).exit_code == 0
     result = run_runner(["diff", "--output", "json"], project_dir=project)
     assert json.loads(result.output)["marts"][0]["state"] == "new"
     (project / "models/t.sql").write_text("{{ config(materialized='table') }}\n"
-                                          "select id, id * 0.25 as share from range(4)")
+                                          "select id, id / 4 as share from range(4)")
     assert run_runner(["run"], project_dir=project).exit_code == 0
     mart = json.loads(run_runner(["diff", "--output", "json"], project_dir=project).output)
     mart = mart["marts"][0]
