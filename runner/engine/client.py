@@ -130,7 +130,10 @@ def stream_command(
     env = dict(env)
     if "COLUMNS" not in env and sys.stdout.isatty():
         env["COLUMNS"] = str(os.get_terminal_size(sys.stdout.fileno()).columns)
-    send(writer, {"type": "command", "argv": argv, "cwd": str(cwd), "env": env})
+    try:
+        send(writer, {"type": "command", "argv": argv, "cwd": str(cwd), "env": env})
+    except OSError:  # the engine closed the connection first (it is stopping)
+        return None
 
     def forward(signum: int, frame: FrameType | None) -> None:
         try:

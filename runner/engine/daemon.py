@@ -89,18 +89,11 @@ class Engine:
             conn = _accept(listener)
             if conn is None:
                 continue
-            busy = threading.Event()
-            others = threading.Thread(target=_decline_while, args=(listener, busy),
-                                      name="engine-busy", daemon=True)
-            others.start()
             with conn:
                 try:
-                    self.handle(conn)
+                    self.handle(conn, listener)
                 except (OSError, ValueError) as exc:  # a client that went away or spoke nonsense
                     _log(f"connection dropped: {exc}")
-                finally:
-                    busy.set()
-                    others.join()
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         forwarded, self.forwarded = self.forwarded == signum, None
@@ -116,7 +109,8 @@ class Engine:
 
     # -- one command --------------------------------------------------------------------------
 
-    def handle(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket, listener: socket.socket) -> None:
+        """Run one client's command; meanwhile, others are sent back to their own process."""
         conn.settimeout(FIRST_MESSAGE_SECONDS)
         reader, writer = conn.makefile("rb"), conn.makefile("wb")
         request = receive(reader)
@@ -139,6 +133,10 @@ class Engine:
         started = time.perf_counter()
         self._reset_session()
         terms = self.forwarded_terms
+        busy = threading.Event()
+        others = threading.Thread(target=_decline_while, args=(listener, busy),
+                                  name="engine-busy", daemon=True)
+        others.start()
         with _environment(env, cwd), _redirect(out, err):
             self.running = True
             watcher.start()
@@ -147,6 +145,8 @@ class Engine:
             finally:
                 self.running = False
                 self.forwarded = None
+                busy.set()  # before the client hears the exit code and sends the next command
+                others.join()
         _log(f"runner {' '.join(argv)}: exit {code} in {time.perf_counter() - started:.1f}s")
         if code == 143 and self.forwarded_terms == terms:
             self.stopping = True  # our own SIGTERM (engine stop) cancelled the build
@@ -235,10 +235,12 @@ def _decline_while(listener: socket.socket, done: threading.Event) -> None:
         if conn is None:
             continue
         with conn:
+            conn.settimeout(FIRST_MESSAGE_SECONDS)
             try:
+                receive(conn.makefile("rb"))  # the command; answered, not run
                 send(conn.makefile("wb"), {"type": "declined",
                                            "reason": "the engine is running another command"})
-            except OSError:
+            except (OSError, ValueError):
                 pass
 
 
