@@ -65,12 +65,16 @@ class VarSpec(BaseModel):
         return pattern
 
 
-def validate_vars(project: Project, overrides: dict[str, Any]) -> dict[str, Any]:
+def validate_vars(
+    project: Project, overrides: dict[str, Any], *, only_overrides: bool = False
+) -> dict[str, Any]:
     """The value of every variable: `vars:` defaults, then `--vars`, each checked and typed.
 
     Args:
         project: the loaded project; its `var-types:` declare the variables.
         overrides: the `--vars` mapping as parsed.
+        only_overrides: check and return the overrides alone (a unit test's `overrides: vars:`;
+            the defaults were checked by its run, or replaced by the run's `--vars`).
 
     Returns:
         Every variable by name, converted to its declared type (a float var given `1` is `1.0`).
@@ -90,7 +94,7 @@ def validate_vars(project: Project, overrides: dict[str, Any]) -> dict[str, Any]
     problems: list[tuple[str, str, Location | None]] = []
     for name, spec in specs.items():
         for origin, values in (("vars", defaults), ("--vars", overrides)):
-            if name not in values or (origin == "vars" and name in overrides):
+            if name not in values or (origin == "vars" and (only_overrides or name in overrides)):
                 continue  # an overridden default is not checked: --vars replaces it
             try:
                 typed[name] = to_typed_value(spec, values[name], project.dir)

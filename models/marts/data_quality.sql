@@ -88,7 +88,7 @@ source_checks as (
         c.step,
         c.kind,
         c.description,
-        t.total_rows
+        coalesce(t.total_rows, 0)
             - coalesce(sum(coalesce(r.rows_removed, 0)) over (
                 partition by c.source order by c.step
                 rows between unbounded preceding and 1 preceding
@@ -97,10 +97,11 @@ source_checks as (
         coalesce(r.rows_quarantined, 0) as rows_quarantined,
         coalesce(r.users_excluded, 0) as users_excluded
     from catalogue as c
-    inner join source_totals as t
+    left join source_totals as t  -- an empty file still shows its checks, with zeros
         on c.source = t.source
     left join removed as r
         on c.source = r.source and c.`check` = r.`check`
+    where c.kind != 'population'
 ),
 
 population as (

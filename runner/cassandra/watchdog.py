@@ -27,6 +27,7 @@ PROBE_INTERVAL = 2.0  # seconds between probes
 PROBE_TIMEOUT = 5.0  # seconds a probe may take
 PROBE_FAILURES = 2  # failed probes in a row that mean Cassandra is gone
 PROBE_CQL = "SELECT release_version FROM system.local"
+INTERRUPT_PROPERTY = "spark.job.interruptOnCancel"
 
 
 class Lost:
@@ -76,6 +77,9 @@ def watched(spark: SparkSession, session: Session, where: str, what: str) -> Ite
                 return
 
     context.addJobTag(tag)
+    # a task waiting on a write slot of a hung node is interrupted, not left to its timeout
+    interrupt = context.getLocalProperty(INTERRUPT_PROPERTY)
+    context.setInterruptOnCancel(True)
     thread = threading.Thread(target=watch, name="runner-cassandra-watchdog", daemon=True)
     thread.start()
     try:
@@ -94,3 +98,4 @@ def watched(spark: SparkSession, session: Session, where: str, what: str) -> Ite
         stop.set()
         thread.join(PROBE_TIMEOUT + PROBE_INTERVAL)
         context.removeJobTag(tag)
+        context.setLocalProperty(INTERRUPT_PROPERTY, interrupt)  # type: ignore[arg-type] # None: unset

@@ -372,7 +372,7 @@ def _with_overrides(
 ) -> dict[str, Any]:
     """The vars of the run with a test's overrides, each checked against its var-types:."""
     try:
-        typed = validate_vars(project, overrides)
+        typed = validate_vars(project, overrides, only_overrides=True)
     except ConfigError as err:
         raise site.error(f"overrides: {err.message.replace('--vars: ', '')}", line,
                          hint=err.hint) from None

@@ -25,6 +25,7 @@ from runner.spark.line_runs import RunsBuilder
 
 BLOCK_BYTES = 16 * 2**20  # the largest window parsed at once
 FIRST_WINDOW = 64 * 2**10  # after a malformed record: parse a small window first, then grow
+LINE_WINDOW = 4 * 2**10  # first window when asking whether a line starts a good record
 MAX_RECORD_BYTES = 16 * 2**20  # a longer record is malformed (a header too)
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -180,7 +181,7 @@ class _Scanner:
                 return
 
     def _starts_good_record(self, pos: int) -> bool:
-        size = FIRST_WINDOW
+        size = LINE_WINDOW
         while True:
             self._fill(pos, pos + size)
             lo = pos - self.base

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runner.config import SparkTarget
 from runner.errors import ExecutionError, Location, ServiceError
@@ -95,7 +98,7 @@ def create_session(
         if key not in secret:
             builder = builder.config(key, value)
     try:
-        with runner_secrets_out_of_environ(), registration_watchdog(target):
+        with runner_secrets_out_of_environ(), registration_watchdog(target), _jvm_ignores_sigterm():
             spark = builder.getOrCreate()  # nor is the password in the JVM's environment
     except ServiceError:
         raise
@@ -109,6 +112,35 @@ def create_session(
         spark.conf.set(key, value)
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+@contextmanager
+def _jvm_ignores_sigterm() -> Iterator[None]:
+    """Start the driver JVM with SIGTERM ignored, as pyspark already does for SIGINT.
+
+    A scheduler (or `kill` of the process group) sends SIGTERM to the JVM too; it would stop the
+    SparkContext under the runner, which is cancelling the jobs and writing run_results.json. The
+    JVM still exits with the runner: it stops when its stdin, a pipe from the runner, closes.
+    """
+    from pyspark import java_gateway
+
+    popen = java_gateway.Popen
+
+    def launch(*args: Any, **kwargs: Any) -> Any:
+        first = kwargs.get("preexec_fn")
+
+        def preexec() -> None:
+            if callable(first):
+                first()
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+        return popen(*args, **{**kwargs, "preexec_fn": preexec})
+
+    java_gateway.Popen = launch  # type: ignore[assignment,misc]
+    try:
+        yield
+    finally:
+        java_gateway.Popen = popen  # type: ignore[misc]
 
 
 def _on_this_machine(master: str) -> bool:

@@ -21,6 +21,7 @@ import pytest
 from runner.engine.client import run_in_engine
 from runner.engine.lifecycle import engine_status, stop_engine
 from runner.engine.protocol import engine_files
+from runner.local.processes import alive
 from tests.conftest import ROOT
 
 CLIENT = [sys.executable, "-m", "runner.engine.client"]
@@ -183,4 +184,4 @@ def test_engine_stop(project: Path) -> None:
     assert stopped.returncode == 0 and "engine stopped" in stopped.stdout
     assert not engine_status(project).running
     assert not engine_files(project).socket.exists()
-    assert pid is not None and not Path(f"/proc/{pid}").exists()
+    assert pid is not None and not alive(pid)  # exited (a zombie until PID 1 reaps it)

@@ -54,17 +54,25 @@ def test_runtime_spark_error_names_model_and_keeps_others(make_project, run_runn
     assert "Traceback" not in result.output
 
 
-def test_unreachable_superset_keeps_marts_and_exits_3(make_project, run_runner):
+def test_unreachable_superset_keeps_marts_and_exits_3(make_project, run_runner, monkeypatch):
     import shutil
 
     from tests.conftest import ROOT
 
-    project = make_project({"models/t.sql": "{{ config(materialized='table') }}\nselect 1 as x"})
-    shutil.copytree(ROOT / "dashboards", project / "dashboards")
+    project = make_project({
+        "models/t.sql": "{{ config(materialized='table') }}\nselect 1 as x",
+        "dashboards/datasets.yml": "datasets:\n  - {name: t, mart: t, columns: [x],\n"
+                                   "     metrics: [{name: n, expression: count(1)}]}\n",
+        "dashboards/onboarding.yml": "title: T\nslug: t\ncharts:\n"
+                                     "  n: {title: N, type: big_number, dataset: t, metric: n}\n"
+                                     "layout:\n  - {section: T, rows: [[n]]}\n",
+    })
+    shutil.copy(ROOT / "dashboards" / "database.yml", project / "dashboards" / "database.yml")
     (project / "profiles.yml").write_text(
         "t:\n  target: remote\n  outputs:\n    remote:\n      spark: {master: 'local[2]'}\n"
         "      superset: {url: 'http://127.0.0.1:1'}\n"
     )
+    monkeypatch.setenv("RUNNER_SUPERSET_PASSWORD", "not-used")
     result = run_runner(["build"], project_dir=project)
     assert result.exit_code == 3, result.output
     assert "cannot reach Superset at http://127.0.0.1:1" in result.output

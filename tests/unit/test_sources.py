@@ -239,6 +239,7 @@ def test_scan_finds_the_records_csv_writes(tmp_path, monkeypatch, width, data, t
     path.write_bytes(text.encode())
     monkeypatch.setattr(csv_scan, "BLOCK_BYTES", max(block, 16))
     monkeypatch.setattr(csv_scan, "FIRST_WINDOW", block)
+    monkeypatch.setattr(csv_scan, "LINE_WINDOW", block)
     scan = _scan(path)
     assert scan.malformed == ()
     assert _lines(scan) == starts
@@ -255,6 +256,7 @@ def test_a_stray_quote_anywhere_costs_its_line_only(tmp_path, monkeypatch, rows,
     path.write_text("\n".join(lines) + "\n")
     monkeypatch.setattr(csv_scan, "BLOCK_BYTES", max(block, 16))
     monkeypatch.setattr(csv_scan, "FIRST_WINDOW", block)
+    monkeypatch.setattr(csv_scan, "LINE_WINDOW", block)
     scan = _scan(path)
     assert [(m.line, m.end_line) for m in scan.malformed] == [(k + 1, k + 1)]
     assert _lines(scan) == [n for n in range(2, rows + 2) if n != k + 1]

@@ -236,3 +236,21 @@ def test_model_var_typo_suggests_the_declared_name(make_project):
     assert result.exit_code == 1
     assert "Error: models/a.sql:1: variable 'control_shar' is not defined" in result.output
     assert "hint: did you mean var('control_share')?" in result.output
+
+
+def test_unit_test_overrides_do_not_recheck_a_default_the_run_replaced(project, tmp_path):
+    # a copy without seeds/ built with --vars raw_dir: the unit tests' own overrides compile
+    moved = tmp_path / "no_seeds"
+    shutil.copytree(project, moved, symlinks=True)
+    (moved / "seeds").unlink()
+    result = cli(moved, "compile", "--vars", f"{{raw_dir: {ROOT / 'seeds'}}}")
+    assert result.exit_code == 0, result.output
+    result = cli(moved, "compile")
+    assert result.exit_code == 1 and 'raw_dir = "seeds" is not allowed' in result.output
+
+
+def test_only_overrides_checks_the_overrides_alone(project):
+    typed = validate_vars(load_project(project), {"onboarding_days": 14}, only_overrides=True)
+    assert typed == {"onboarding_days": 14}
+    with pytest.raises(ConfigError, match="onboarding_days = 0 is not allowed"):
+        validate_vars(load_project(project), {"onboarding_days": 0}, only_overrides=True)
