@@ -36,6 +36,8 @@ def prepare_project(root: Path, scratch: Path) -> Path:
         for folder in config.get(key, default):
             if (root / folder).is_dir():
                 shutil.copytree(root / folder, scratch / folder)
+    if (root / "seeds").is_dir():  # the default raw_dir (unit tests may name it)
+        shutil.copytree(root / "seeds", scratch / "seeds")
     for dash in (scratch / config.get("dashboard-paths", ["dashboards"])[0]).glob("*.yml"):
         spec = yaml.safe_load(dash.read_text())
         if isinstance(spec, dict) and "slug" in spec:
