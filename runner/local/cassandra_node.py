@@ -25,6 +25,7 @@ from runner.cassandra.client import driver_errors, open_session
 from runner.errors import ServiceError
 from runner.java import find_java_home, java_bin
 from runner.local import cassandra_roles, processes
+from runner.local.cassandra_conf import HOST, JVM_OPTIONS, NodeSettings, write_config
 from runner.local.cassandra_roles import DEFAULT_SUPERUSER
 from runner.local.maven import ensure_cassandra_jars
 from runner.paths import STATE_DIR_NAME
@@ -32,78 +33,7 @@ from runner.paths import STATE_DIR_NAME
 if TYPE_CHECKING:
     from runner.config import CassandraTarget
 
-HOST = "127.0.0.1"
 MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon"
-
-# conf/jvm-server.options and conf/jvm17-server.options of Cassandra 5.0 (the JPMS part is required
-# on Java 17), minus -XX:+AlwaysPreTouch, which slows start-up by touching the whole heap.
-JVM_OPTIONS = (
-    "-Xms1g",
-    "-Xmx1g",
-    "-Xss256k",
-    "-XX:+UseG1GC",
-    "-XX:+ParallelRefProcEnabled",
-    "-XX:MaxTenuringThreshold=1",
-    "-XX:G1HeapRegionSize=16m",
-    "-XX:G1RSetUpdatingPauseTimePercent=5",
-    "-XX:MaxGCPauseMillis=300",
-    "-XX:InitiatingHeapOccupancyPercent=70",
-    "-XX:+UseThreadPriorities",
-    "-XX:+ExitOnOutOfMemoryError",
-    "-XX:+UseTLAB",
-    "-XX:+ResizeTLAB",
-    "-XX:+PerfDisableSharedMem",
-    "-Djava.net.preferIPv4Stack=true",
-    "-Dchronicle.analytics.disable=true",
-    "-Djdk.attach.allowAttachSelf=true",
-    "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
-    "--add-exports=java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
-    "--add-exports=java.management/com.sun.jmx.remote.security=ALL-UNNAMED",
-    "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
-    "--add-exports=java.rmi/sun.rmi.server=ALL-UNNAMED",
-    "--add-exports=java.sql/java.sql=ALL-UNNAMED",
-    "--add-exports=java.base/java.lang.ref=ALL-UNNAMED",
-    "--add-exports=jdk.unsupported/sun.misc=ALL-UNNAMED",
-    "--add-exports=jdk.attach/sun.tools.attach=ALL-UNNAMED",
-    "--add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
-    "--add-opens=jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang.module=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.loader=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.reflect=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.math=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.module=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.util.jar=ALL-UNNAMED",
-    "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
-    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-    "--add-opens=java.base/java.io=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang=ALL-UNNAMED",
-    "--add-opens=java.base/java.util=ALL-UNNAMED",
-    "--add-opens=java.base/java.nio=ALL-UNNAMED",
-    "-Dio.netty.tryReflectionSetAccessible=true",
-    "-Dio.netty.allocator.useCacheForAllThreads=true",
-    "-Dio.netty.allocator.maxOrder=11",
-    # Dev-only start-up and write speed-ups; none of them is safe for a production node.
-    "-Dcassandra-foreground=yes",
-    "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-    "-Dcassandra.ring_delay_ms=1000",
-    "-Dcassandra.superuser_setup_delay_ms=0",
-    "-Dcassandra.skip_sync=true",
-    # Not -Dcassandra.unsafesystem=true: it leaves schema changes unflushed, and a node killed
-    # after a CREATE TABLE restarts without the table in its schema (its rows skipped by the
-    # commit log replay, "table ... does not exist" until a clean restart).
-)
-
-LOGBACK_XML = """\
-<configuration scan="false">
-  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
-    <file>${cassandra.logdir}/system.log</file>
-    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
-  </appender>
-  <root level="INFO"><appender-ref ref="FILE"/></root>
-</configuration>
-"""
 
 
 @dataclass(frozen=True)
@@ -130,27 +60,6 @@ class RunningNode:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class NodeSettings:
-    """Where a node listens and which ring it joins; the defaults make the single dev node.
-
-    Args:
-        host: listen and native-transport address (every 127.x address routes to `lo` on Linux).
-        seeds: addresses of the ring's seed nodes (same storage port); empty: the node itself.
-        cluster_name: a node joins only a ring of the same name.
-        num_tokens: virtual nodes of this node.
-        jvm_options: added after JVM_OPTIONS, where a later flag wins (e.g. `-Xmx512m`).
-        yaml: more cassandra.yaml lines (e.g. `concurrent_compactors: 1`).
-    """
-
-    host: str = HOST
-    seeds: tuple[str, ...] = ()
-    cluster_name: str = "runner-dev"
-    num_tokens: int = 1
-    jvm_options: tuple[str, ...] = ()
-    yaml: str = ""
 
 
 @dataclass(frozen=True)
@@ -235,7 +144,7 @@ def start(
     java_home = find_java_home()
     for folder in (layout.conf, layout.data, layout.logs):
         folder.mkdir(parents=True, exist_ok=True)
-    _write_config(layout, port, storage_port, auth, settings)
+    write_config(layout.conf, layout.data, port, storage_port, auth, settings)
 
     jamm = sorted(lib.glob("jamm-*.jar"))
     cmd = [
@@ -354,50 +263,6 @@ def _project_of(state_dir: Path) -> Path:
         if parent.name == STATE_DIR_NAME:
             return parent.parent
     return Path.cwd()
-
-
-def _write_config(
-    layout: _Layout, port: int, storage_port: int, auth: bool, settings: NodeSettings
-) -> None:
-    host = settings.host
-    seeds = ",".join(f"{seed}:{storage_port}" for seed in settings.seeds or (host,))
-    authenticator = "PasswordAuthenticator" if auth else "AllowAllAuthenticator"
-    authorizer = "CassandraAuthorizer" if auth else "AllowAllAuthorizer"
-    data = layout.data
-    yaml_text = f"""\
-# Written by runner/local/cassandra_node.py on every start; edits are overwritten.
-cluster_name: {settings.cluster_name}
-num_tokens: {settings.num_tokens}
-partitioner: org.apache.cassandra.dht.Murmur3Partitioner
-endpoint_snitch: SimpleSnitch
-commitlog_sync: periodic
-commitlog_sync_period: 10000ms
-seed_provider:
-  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
-    parameters:
-      - seeds: "{seeds}"
-listen_address: {host}
-rpc_address: {host}
-storage_port: {storage_port}
-native_transport_port: {port}
-start_native_transport: true
-auto_bootstrap: false
-auto_snapshot: false
-authenticator: {authenticator}
-authorizer: {authorizer}
-role_manager: CassandraRoleManager
-memtable_allocation_type: heap_buffers
-# A busy laptop stalls the node for seconds: wait longer before failing a write or a scan.
-write_request_timeout: 10000ms
-range_request_timeout: 30000ms
-data_file_directories: ["{data / "data"}"]
-commitlog_directory: "{data / "commitlog"}"
-saved_caches_directory: "{data / "saved_caches"}"
-hints_directory: "{data / "hints"}"
-cdc_raw_directory: "{data / "cdc_raw"}"
-{settings.yaml}"""
-    (layout.conf / "cassandra.yaml").write_text(yaml_text)
-    (layout.conf / "logback.xml").write_text(LOGBACK_XML)
 
 
 def _read_node_file(layout: _Layout) -> dict[str, Any]:
