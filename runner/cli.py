@@ -104,13 +104,14 @@ def run(debug: bool, **kwargs: Any) -> None:
 @click.option("--store-failures", is_flag=True,
               help="Keep the failing rows of each test under target/test_failures/")
 @click.option("--no-superset", is_flag=True, help="Do not sync dashboards after the models")
+@click.option("--force", is_flag=True, help="Overwrite dashboard charts edited in Superset's UI")
 @handle_errors
-def build(debug: bool, no_superset: bool, **kwargs: Any) -> None:
+def build(debug: bool, no_superset: bool, force: bool, **kwargs: Any) -> None:
     """Build the selected models and run their tests, then sync the Superset dashboards."""
     _cfg, cp, result = _execute("build", **kwargs)
     synced = True
     if cp.target.superset is not None and not no_superset:
-        synced = sync_superset(cp)
+        synced = sync_superset(cp, force=force)
     # The worst failure decides the exit code: a model error (1) is never hidden by a sync one (3).
     code = 1 if not result.success else (0 if synced else 3)
     if cp.target.cassandra is not None:

@@ -93,10 +93,10 @@ def run_config(command: str, project_dir: Path, profiles_dir: Path | None, targe
     )
 
 
-def sync_superset(cp: CompiledProject) -> bool:
+def sync_superset(cp: CompiledProject, *, force: bool = False) -> bool:
     """Sync dashboards after a build; False when Superset failed (the marts are written)."""
     try:
-        result = services.sync_dashboards(cp, render_event)
+        result = services.sync_dashboards(cp, render_event, force=force)
     except RunnerError as exc:
         print_error(str(exc))
         err_console.print("The marts were written; the Superset sync failed.")

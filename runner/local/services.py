@@ -219,8 +219,11 @@ def status(project_dir: Path) -> list[ServiceLine]:
     return lines
 
 
-def sync_dashboards(cp: CompiledProject, callback: Callback) -> superset_sync.SyncResult:
-    """Bring up Superset (managed targets only) and apply dashboards/ with the models' docs."""
+def sync_dashboards(
+    cp: CompiledProject, callback: Callback, *, force: bool = False
+) -> superset_sync.SyncResult:
+    """Bring up Superset (managed targets only) and apply dashboards/ with the models' docs;
+    `force` overwrites charts edited in the UI."""
     target = cp.target
     assert target.superset is not None
     login = database_login = None
@@ -243,7 +246,10 @@ def sync_dashboards(cp: CompiledProject, callback: Callback) -> superset_sync.Sy
         project_dir=cp.project.dir,
         login=login,
         database_login=database_login,
+        force=force,
     )
+    for edit in result.overwritten:
+        callback(Info(f"Overwrote a UI edit (--force): {edit.key}.{edit.field}"))
     callback(Info(f"Superset synced in {time.perf_counter() - started:.1f}s"))
     return result
 

@@ -7,6 +7,7 @@ of the stored `query_context` that `GET /api/v1/chart/{id}/data/` runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ VIZ = {"big_number": "big_number_total", "bar": "echarts_timeseries_bar",
 BIG_NUMBER_HEIGHT = 30
 CHART_HEIGHT = 60
 Params = tuple[dict[str, Any], dict[str, Any]]
+HASH_KEY = "runner_hash"  # in params: what the runner wrote, to tell UI edits apart
 
 
 def dataset_sql(dataset: DatasetDef, keyspace: str) -> str:
@@ -117,6 +119,19 @@ def _series(chart: SeriesChart) -> Params:
     return params, query
 
 
+def fingerprint(title: str, description: str | None, viz_type: str, params: dict[str, Any]) -> str:
+    """A short hash of what a chart shows: title, description, viz and params (minus the hash).
+
+    Example:
+        >>> fingerprint("t", None, "table", {"a": 1, HASH_KEY: "x"}) == fingerprint(
+        ...     "t", None, "table", {"a": 1})
+        True
+    """
+    shown = {"title": title, "description": description or None, "viz_type": viz_type,
+             "params": {k: v for k, v in params.items() if k != HASH_KEY}}  # fmt: skip
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]
+
+
 CHART_BUILDERS: dict[str, Callable[[Any], Params]] = {
     "big_number": _big_number,
     "bar": _series,
@@ -138,6 +153,7 @@ def chart_body(key: str, chart: Chart, dataset_id: int, owner: uuid.UUID) -> dic
     params, query = CHART_BUILDERS[chart.type](chart)
     params.update(viz_type=VIZ[chart.type], datasource=f"{dataset_id}__table",
                   runner_owner=str(owner), runner_key=key)  # fmt: skip
+    params[HASH_KEY] = fingerprint(chart.title, chart.description, VIZ[chart.type], params)
     query.setdefault("filters", [])
     query["extras"] = {"having": "", "where": ""}
     context = {"datasource": {"id": dataset_id, "type": "table"}, "force": False,

@@ -279,7 +279,8 @@ def _read(path: Path, shown: Path, variables: dict[str, Any] | None = None) -> _
     return _File(shown, text, YamlMap() if data is None else data)
 
 
-def _shown(path: Path, project_dir: Path | None) -> Path:
+def display_path(path: Path, project_dir: Path | None) -> Path:
+    """`path` relative to `project_dir` when inside it (how errors and reports name files)."""
     if project_dir is not None and path.resolve().is_relative_to(project_dir.resolve()):
         return path.resolve().relative_to(project_dir.resolve())
     return path
@@ -304,14 +305,14 @@ def load_definitions(
     for required in FIXED_FILES:
         if not (dashboards_dir / required).exists():
             raise ConfigError(
-                f"{_shown(dashboards_dir / required, project_dir)} not found",
+                f"{display_path(dashboards_dir / required, project_dir)} not found",
                 hint="restore it from the repository (see dashboards/ and docs/CONTRACTS.md)",
             )
     database_path = dashboards_dir / "database.yml"
-    database_file = _read(database_path, _shown(database_path, project_dir), variables)
+    database_file = _read(database_path, display_path(database_path, project_dir), variables)
     database = database_file.parse(DatabaseDef)
     datasets_path = dashboards_dir / "datasets.yml"
-    datasets_file = _read(datasets_path, _shown(datasets_path, project_dir))
+    datasets_file = _read(datasets_path, display_path(datasets_path, project_dir))
     datasets_list = datasets_file.parse(DatasetsFile).datasets
     names = [d.name for d in datasets_list]
     for i, name in enumerate(names):
@@ -323,7 +324,7 @@ def load_definitions(
     for path in sorted(dashboards_dir.glob("*.yml")):
         if path.name in FIXED_FILES:
             continue
-        file = _read(path, _shown(path, project_dir))
+        file = _read(path, display_path(path, project_dir))
         dash = file.parse(DashboardDef)
         _check_dashboard(file, dash, datasets)
         if dash.slug in slugs:

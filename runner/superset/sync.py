@@ -5,6 +5,8 @@
 name (database name, keyspace, dashboard slug, chart key), so a second sync updates the same
 objects in place. Charts carry `runner_owner` (the dashboard's uuid) in their params: a chart
 with that mark that left the definition is deleted; charts made by hand are never touched.
+A managed chart edited in the UI since the last sync is not overwritten unless `force`
+(`runner.superset.edits`); nothing is sent before that check.
 """
 
 from __future__ import annotations
@@ -18,12 +20,24 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from runner.superset.charts import chart_body, dataset_sql, native_filters, position
 from runner.superset.client import SupersetClient
-from runner.superset.definitions import DashboardDef, DatasetDef, Definitions, load_definitions
+from runner.superset.definitions import (
+    DashboardDef,
+    DatasetDef,
+    Definitions,
+    display_path,
+    load_definitions,
+)
+from runner.superset.edits import (
+    NAMESPACE,
+    ChartEdit,
+    chart_uuids,
+    dataset_names,
+    edits_error,
+    find_edits,
+)
 
 if TYPE_CHECKING:
     from runner.config import SupersetTarget
-
-NAMESPACE = uuid.UUID("5f0c3f7e-8d0b-4a55-9a37-0d3b6c1f9a21")
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,7 @@ class SyncResult:
         database_id, dashboard_id: Superset ids.
         dataset_ids, chart_ids: Superset ids by dataset name / chart key.
         created, updated, deleted: objects of any kind created, updated and deleted.
+        overwritten: UI edits a forced sync replaced with the YAML.
     """
 
     dashboard_url: str
@@ -45,6 +60,7 @@ class SyncResult:
     created: int
     updated: int
     deleted: int
+    overwritten: tuple[ChartEdit, ...] = ()
 
 
 @dataclass
@@ -69,6 +85,7 @@ def sync_dashboards(
     project_dir: Path | None = None,
     login: tuple[str, str] | None = None,
     database_login: tuple[str, str] | None = None,
+    force: bool = False,
 ) -> SyncResult:
     """Make Superset match `dashboards_dir`: database, datasets, charts and dashboards.
 
@@ -84,9 +101,14 @@ def sync_dashboards(
         login: the Superset login; default the target's (`login_of`).
         database_login: the Thrift server's login, put into the database's URI (Superset
             keeps it encrypted with its secret key and never shows it back).
+        force: overwrite managed charts edited in Superset's UI since the last sync.
 
     Returns:
         The ids of every object and how many were created, updated and deleted.
+
+    Raises:
+        SupersetError: a managed chart was edited in the UI (and not `force`), naming each
+            field with its Superset and YAML values.
     """
     variables = {"database_name": superset_target.database_name, "keyspace": cassandra_keyspace,
                  "thrift_host": superset_target.thrift_host,
@@ -95,6 +117,15 @@ def sync_dashboards(
     client = SupersetClient.for_target(superset_target, login)
     ns = uuid.uuid5(NAMESPACE, f"{superset_target.database_name}/{cassandra_keyspace}")
     tally = _Tally()
+    overwritten: list[ChartEdit] = []
+    known = dataset_names(client, list(defs.datasets), cassandra_keyspace)
+    for path, dash in defs.dashboards.items():
+        shown = display_path(path, project_dir)
+        edits = find_edits(client, dash, uuid.uuid5(ns, f"dashboard/{dash.slug}"), known, path,
+                           shown)  # fmt: skip
+        if edits and not force:
+            raise edits_error(edits, shown)
+        overwritten += edits
 
     db = defs.database
     db_body = {"database_name": db.name, **db.model_dump(exclude={"name"}, exclude_unset=True)}
@@ -114,8 +145,8 @@ def sync_dashboards(
     for dash in defs.dashboards.values():
         dash_id, chart_ids = _sync_dashboard(client, ns, dash, defs, dataset_ids, tally)
         dash_url = f"{client.url}/superset/dashboard/{dash.slug}/"
-    return SyncResult(dash_url, db_id, dataset_ids, chart_ids, dash_id,
-                      tally.created, tally.updated, tally.deleted)  # fmt: skip
+    return SyncResult(dash_url, db_id, dataset_ids, chart_ids, dash_id, tally.created,
+                      tally.updated, tally.deleted, tuple(overwritten))  # fmt: skip
 
 
 def uri_with_login(uri: str, login: tuple[str, str]) -> str:
@@ -148,7 +179,7 @@ def _sync_dashboard(
         {"dashboard_title": dash.title, "slug": dash.slug, "published": True}, slug=dash.slug,
     )  # fmt: skip
     tally.add(created)
-    uuids = {k: str(uuid.uuid5(dash_uuid, f"chart/{k}")) for k in dash.charts}
+    uuids = chart_uuids(dash, dash_uuid)
     chart_ids: dict[str, int] = {}
     for key, chart in dash.charts.items():
         body = chart_body(key, chart, dataset_ids[chart.dataset], dash_uuid)
