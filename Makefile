@@ -21,9 +21,10 @@ demo: setup  ## The main job: local Cassandra + Superset, build every model, syn
 test: setup check  ## The whole test suite (what CI runs): static checks, then pytest
 	$(BIN)/python -m pytest
 
-check: $(BIN)/runner  ## Static gates: ruff and mypy on runner/ (doctests run inside pytest)
+check: $(BIN)/runner  ## Static gates: ruff and mypy on runner/, runner lint (doctests run in pytest)
 	$(BIN)/ruff check runner
 	$(BIN)/mypy
+	$(BIN)/runner lint
 
 test-unit: $(BIN)/runner  ## Fast tests only (no Spark, no services)
 	$(BIN)/python -m pytest tests/unit

@@ -18,6 +18,7 @@ from runner import __version__, diff
 from runner.build import run_build
 from runner.chart_check import charts_reading
 from runner.commands.explore import diff_, docs, explain_user, show
+from runner.commands.lint import lint
 from runner.commands.options import (
     Exit,
     common_options,
@@ -272,6 +273,7 @@ def generate(out: Path, users: int, seed: int, heavy: bool, debug: bool) -> None
 for command in (setup, up, down, status, debug_, engine, show, diff_, explain_user, docs,
                 superset):
     main.add_command(command)
+main.add_command(lint)
 
 
 if __name__ == "__main__":

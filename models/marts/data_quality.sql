@@ -23,7 +23,7 @@ with catalogue as (
         ('population', '{{ check }}', {{ loop.index }}, 'population', {{ sql_string(description) }})
         {{- ',' if not loop.last }}
         {%- endfor %}
-        as catalogue(source, `check`, step, kind, description)
+        as catalogue (source, `check`, step, kind, description)
 ),
 
 -- every staged row with the check that removed it: its quarantine reason, or the collapse of

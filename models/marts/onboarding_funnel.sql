@@ -11,7 +11,7 @@ with segments as (
 ),
 
 ab_groups as (
-    select ab_group from values ('control'), ('treatment'), ('all') as ab_groups(ab_group)
+    select ab_group from values ('control'), ('treatment'), ('all') as ab_groups (ab_group)
 ),
 
 counts as (

@@ -73,7 +73,7 @@ ranked as (
         *,
         quarantine_reason is null and row_number() over (
             partition by user_id
-            order by quarantine_reason is null desc, source_row_index, row_id
+            order by quarantine_reason is null desc, source_row_index asc, row_id asc
         ) = 1 as is_first,
         -- coalesce: keeps the column NOT NULL, as max() is typed nullable
         coalesce(max(quarantine_reason is null) over (partition by user_id), false)
