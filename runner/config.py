@@ -27,6 +27,8 @@ CASSANDRA_USER_ENV = "RUNNER_CASSANDRA_USERNAME"
 CASSANDRA_PASSWORD_ENV = "RUNNER_CASSANDRA_PASSWORD"
 SUPERSET_USER_ENV = "RUNNER_SUPERSET_USERNAME"
 SUPERSET_PASSWORD_ENV = "RUNNER_SUPERSET_PASSWORD"
+THRIFT_USER_ENV = "RUNNER_THRIFT_USERNAME"
+THRIFT_PASSWORD_ENV = "RUNNER_THRIFT_PASSWORD"
 
 
 class _Strict(BaseModel):
@@ -115,6 +117,12 @@ class SupersetTarget(_Strict):
     password: SecretStr | None = Field(None, description=f"Password; else ${SUPERSET_PASSWORD_ENV}")
     thrift_host: str = Field("127.0.0.1", description="Spark Thrift Server Superset queries")
     thrift_port: int = Field(10000, description="Spark Thrift Server port")
+    thrift_username: str | None = Field(
+        None, description=f"Thrift login Superset queries with (unmanaged); else ${THRIFT_USER_ENV}"
+    )
+    thrift_password: SecretStr | None = Field(
+        None, description=f"Its password (unmanaged); else ${THRIFT_PASSWORD_ENV}"
+    )
     database_name: str = Field("fintech_analytics", description="Superset database name")
     managed: bool = Field(False, description="Local Superset and Thrift server the runner starts")
 
@@ -123,6 +131,13 @@ class SupersetTarget(_Strict):
         pw = self.password.get_secret_value() if self.password else None
         pw = pw or os.environ.get(SUPERSET_PASSWORD_ENV) or None
         return user, pw
+
+    def thrift_credentials(self) -> tuple[str, str] | None:
+        """The login of an unmanaged Thrift server, when one is configured."""
+        user = self.thrift_username or os.environ.get(THRIFT_USER_ENV) or None
+        pw = self.thrift_password.get_secret_value() if self.thrift_password else None
+        pw = pw or os.environ.get(THRIFT_PASSWORD_ENV) or None
+        return (user, pw) if user and pw else None
 
 
 class Target(_Strict):
@@ -143,6 +158,8 @@ class Target(_Strict):
             out.append(self.cassandra.credentials()[1])
         if self.superset:
             out.append(self.superset.credentials()[1])
+            thrift = self.superset.thrift_credentials()
+            out.append(thrift[1] if thrift else None)
         return out
 
 

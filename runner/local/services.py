@@ -226,7 +226,8 @@ def sync_dashboards(
     `force` overwrites charts edited in the UI."""
     target = cp.target
     assert target.superset is not None
-    login = database_login = None
+    login = None
+    database_login = target.superset.thrift_credentials()
     if target.superset.managed:
         up(cp.project.dir, target, callback)
         login = superset_server.admin_login(cp.project.dir, target.superset)[0]

@@ -68,6 +68,11 @@ def e2e(tmp_path_factory, superset_cassandra, superset_stack, run_runner):
     keyspace = f"e2e_{uuid.uuid4().hex[:8]}"
     host, port = superset_cassandra.hosts[0], superset_cassandra.port
     project = _copy_project(tmp_path_factory.mktemp("e2e"), keyspace, host, port)
+    env = pytest.MonkeyPatch()  # Superset and Thrift named by URL: logins from the env
+    env.setenv("RUNNER_SUPERSET_USERNAME", superset_stack.login[0])
+    env.setenv("RUNNER_SUPERSET_PASSWORD", superset_stack.login[1])
+    env.setenv("RUNNER_THRIFT_USERNAME", superset_stack.thrift_login[0])
+    env.setenv("RUNNER_THRIFT_PASSWORD", superset_stack.thrift_login[1])
     args = ["build", "--vars", f"{{raw_dir: {ORIGINAL_DATA}}}", "--profiles-dir", str(project)]
     result = run_runner(args, project_dir=project)
     assert result.exit_code == 0, result.output
@@ -78,6 +83,7 @@ def e2e(tmp_path_factory, superset_cassandra, superset_stack, run_runner):
     yield {"project": project, "keyspace": keyspace, "session": session, "args": args,
            "output": result.output}
     session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+    env.undo()
     cluster.shutdown()
 
 

@@ -92,3 +92,19 @@ def test_no_profiles_file_gives_builtin_dev(tmp_path, monkeypatch):
     monkeypatch.delenv("RUNNER_PROFILES_DIR", raising=False)
     target = load_target(tmp_path, "p")
     assert target.name == "dev" and target.cassandra.managed and target.superset.managed
+
+
+def test_unmanaged_thrift_login_from_profile_or_env(monkeypatch):
+    from runner.config import SupersetTarget, Target
+
+    monkeypatch.delenv("RUNNER_THRIFT_USERNAME", raising=False)
+    monkeypatch.delenv("RUNNER_THRIFT_PASSWORD", raising=False)
+    assert SupersetTarget().thrift_credentials() is None
+    monkeypatch.setenv("RUNNER_THRIFT_USERNAME", "reader")
+    assert SupersetTarget().thrift_credentials() is None  # a user without a password: none
+    monkeypatch.setenv("RUNNER_THRIFT_PASSWORD", "s3cret-thrift")
+    assert SupersetTarget().thrift_credentials() == ("reader", "s3cret-thrift")
+    target = Target(superset=SupersetTarget(thrift_username="u", thrift_password="from-profile"))
+    assert target.superset is not None
+    assert target.superset.thrift_credentials() == ("u", "from-profile")
+    assert "from-profile" in target.secrets()  # scrubbed from every message
