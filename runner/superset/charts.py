@@ -104,6 +104,7 @@ def _series(chart: SeriesChart) -> Params:
     filters: list[dict[str, Any]] = []
     if chart.type == "line":
         params.update(time_grain_sqla=chart.time_grain, markerEnabled=True,
+                      x_axis_time_format="%Y-%m-%d",  # "smart" mixes weekdays and months
                       adhoc_filters=[{"clause": "WHERE", "subject": chart.x,
                                       "operator": "TEMPORAL_RANGE", "comparator": "No filter",
                                       "expressionType": "SIMPLE"}])  # fmt: skip
@@ -111,7 +112,8 @@ def _series(chart: SeriesChart) -> Params:
             axis["timeGrain"] = chart.time_grain
         filters = [{"col": chart.x, "op": "TEMPORAL_RANGE", "val": "No filter"}]
     else:
-        params.update(x_axis_sort=chart.x, orientation="vertical",
+        params.update(x_axis_sort=chart.x,
+                      orientation="horizontal" if chart.horizontal else "vertical",
                       stack="Stack" if chart.stacked else None)  # fmt: skip
     query = {"columns": [axis, *chart.groupby], "metrics": chart.metrics,
              "series_columns": chart.groupby, "filters": filters,
@@ -151,11 +153,15 @@ def chart_body(key: str, chart: Chart, dataset_id: int, owner: uuid.UUID) -> dic
             it made that left the definition.
     """
     params, query = CHART_BUILDERS[chart.type](chart)
+    if chart.where:  # an ad hoc SQL filter, as explore saves one
+        params["adhoc_filters"] = [*params.get("adhoc_filters", []), {
+            "expressionType": "SQL", "clause": "WHERE", "sqlExpression": chart.where,
+            "filterOptionName": "runner_where", "isExtra": False, "isNew": False}]  # fmt: skip
     params.update(viz_type=VIZ[chart.type], datasource=f"{dataset_id}__table",
                   runner_owner=str(owner), runner_key=key)  # fmt: skip
     params[HASH_KEY] = fingerprint(chart.title, chart.description, VIZ[chart.type], params)
     query.setdefault("filters", [])
-    query["extras"] = {"having": "", "where": ""}
+    query["extras"] = {"having": "", "where": f"({chart.where})" if chart.where else ""}
     context = {"datasource": {"id": dataset_id, "type": "table"}, "force": False,
                "queries": [query], "form_data": params, "result_format": "json",
                "result_type": "full"}  # fmt: skip

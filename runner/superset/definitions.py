@@ -97,6 +97,7 @@ class _Chart(BaseModel):
     title: str = Field(description="Chart title (changing it keeps the chart)")
     dataset: str = Field(description="A dataset name of datasets.yml")
     description: str | None = None
+    where: str | None = Field(None, description="Spark SQL condition on the dataset's rows")
     width: int | None = Field(None, ge=1, le=GRID_COLUMNS, description="Grid columns; else shared")
     height: int | None = Field(None, ge=1, description="Grid rows (8 px each)")
 
@@ -121,6 +122,7 @@ class SeriesChart(_Chart):
     format: str = Field("SMART_NUMBER", description="d3 number format of the y axis")
     row_limit: int = Field(10000, ge=1)
     stacked: bool = Field(False, description="bar only: stack the series")
+    horizontal: bool = Field(False, description="bar only: bars left to right, `x` on the side")
     time_grain: str | None = Field(None, description="line only: e.g. P1W; None keeps x as is")
 
 

@@ -86,6 +86,7 @@ def _read_fields(kind: str, p: dict[str, Any], notes: list[str]) -> dict[str, An
                 "groupby": _names(p.get("groupby") or [], "groupby", notes),
                 "format": p.get("y_axis_format") or "SMART_NUMBER",
                 "row_limit": p.get("row_limit"), "stacked": p.get("stack") == "Stack",
+                "horizontal": kind == "bar" and p.get("orientation") == "horizontal",
                 "time_grain": p.get("time_grain_sqla") if kind == "line" else None}  # fmt: skip
     formats = {c: conf["d3NumberFormat"] for c, conf in (p.get("column_config") or {}).items()
                if isinstance(conf, dict) and conf.get("d3NumberFormat")}  # fmt: skip
@@ -124,6 +125,12 @@ def read_chart(row: dict[str, Any], base: Chart, dataset_names: dict[int, str]) 
     if kind != base.type:  # fields of the old type do not carry over
         values = {k: values[k] for k in ("type", "title", "dataset", "description", *LAYOUT_FIELDS)}
     values.update({k: v for k, v in _read_fields(kind, params, notes).items() if v is not None})
+    wheres = [f["sqlExpression"] for f in params.get("adhoc_filters") or []
+              if f.get("expressionType") == "SQL" and f.get("clause") == "WHERE"]  # fmt: skip
+    if any(f.get("expressionType") == "SIMPLE" and f.get("comparator") != "No filter"
+           for f in params.get("adhoc_filters") or []):  # fmt: skip
+        notes.append("where: a filter picked in explore (write it as a SQL `where`)")
+    values["where"] = " AND ".join(f"({w})" if len(wheres) > 1 else w for w in wheres) or None
     if kind == "table" and values.get("columns") is None:
         values.pop("columns", None)
     try:

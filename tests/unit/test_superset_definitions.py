@@ -53,40 +53,40 @@ def test_shipped_definitions_load() -> None:
     [
         # a misspelt key is named, not the key it makes missing
         ("onboarding.yml", "    metric: drop_rate\n", "    metrc: drop_rate\n",
-         "dashboards/onboarding.yml:30: charts.drop_rate.metrc: unknown key (and 1 more)"),
+         "dashboards/onboarding.yml:37: charts.drop_rate.metrc: unknown key (and 1 more)"),
         ("onboarding.yml", "type: line", "type: pie",
-         "dashboards/onboarding.yml:110: charts.cohort_rates.type: unknown chart type 'pie'"),
+         "dashboards/onboarding.yml:117: charts.cohort_rates.type: unknown chart type 'pie'"),
         # a metric or column the chart's dataset does not define
         ("onboarding.yml", "metric: activation_rate", "metric: activation_rte",
-         "dashboards/onboarding.yml:36: charts.activation_rate.metric: metric 'activation_rte' "
+         "dashboards/onboarding.yml:43: charts.activation_rate.metric: metric 'activation_rte' "
          "is not in dataset 'user_onboarding_metrics'"),
         ("onboarding.yml", "x: segment_name", "x: segmnt",
-         "dashboards/onboarding.yml:81: charts.segment_rates.x: column 'segmnt' is not in "
+         "dashboards/onboarding.yml:88: charts.segment_rates.x: column 'segmnt' is not in "
          "dataset 'segment_summary'"),
         ("onboarding.yml", "dataset: weekly_cohorts", "dataset: weekly_cohort",
-         "dashboards/onboarding.yml:111: charts.cohort_rates.dataset: unknown dataset "
+         "dashboards/onboarding.yml:118: charts.cohort_rates.dataset: unknown dataset "
          "'weekly_cohort'"),
         ("onboarding.yml", "[ab_results]", "[ab_result]",
-         "dashboards/onboarding.yml:174: layout[3].rows[0]: layout places undefined chart "
+         "dashboards/onboarding.yml:199: layout[3].rows[0]: layout places undefined chart "
          "'ab_result'"),
         ("onboarding.yml", "[ab_results]", "[]",
-         "dashboards/onboarding.yml:96: charts.ab_results: chart 'ab_results' is not in the "
+         "dashboards/onboarding.yml:103: charts.ab_results: chart 'ab_results' is not in the "
          "layout"),
         ("onboarding.yml", "width: 2", "width: 13",
-         "dashboards/onboarding.yml:56: charts.last_build.width: Input should be less than or "
+         "dashboards/onboarding.yml:63: charts.last_build.width: Input should be less than or "
          "equal to 12"),
         ("onboarding.yml", "order_by: [source, check]", "order_by: [source, check up]",
-         "dashboards/onboarding.yml:146: charts.data_quality_table.order_by: 'check up' is not "
+         "dashboards/onboarding.yml:157: charts.data_quality_table.order_by: 'check up' is not "
          "'column', 'column asc' or 'column desc'"),
         ("onboarding.yml", "title: Fintech onboarding\n", "",
-         "dashboards/onboarding.yml:11: missing key 'title'"),
+         "dashboards/onboarding.yml:14: missing key 'title'"),
         ("onboarding.yml", "column: ab_group,", "column: group,",
-         "dashboards/onboarding.yml:15: filters[0].column: column 'group' is not in dataset "
+         "dashboards/onboarding.yml:18: filters[0].column: column 'group' is not in dataset "
          "'user_onboarding_metrics'"),
         ("onboarding.yml", "title: Drop rate", "title: [Drop rate",
-         "dashboards/onboarding.yml:28:9: invalid YAML"),
+         "dashboards/onboarding.yml:35:9: invalid YAML"),
         ("datasets.yml", "  - name: segment_summary\n", "  - name: onboarding_funnel\n",
-         "dashboards/datasets.yml:64: datasets[2].name: dataset 'onboarding_funnel' defined "
+         "dashboards/datasets.yml:70: datasets[2].name: dataset 'onboarding_funnel' defined "
          "twice"),
         ("database.yml", "allow_dml: false", "allow_dml: maybe",
          "dashboards/database.yml:9: allow_dml: Input should be a valid boolean"),
@@ -112,7 +112,7 @@ def test_two_dashboards_with_one_slug(project: Path) -> None:
     with pytest.raises(ConfigError) as err:
         _load(project)
     assert str(err.value).startswith(
-        "dashboards/onboarding.yml:12: slug: 'fintech-onboarding' is also the slug of "
+        "dashboards/onboarding.yml:15: slug: 'fintech-onboarding' is also the slug of "
         "dashboards/copy.yml"
     )
 
@@ -132,9 +132,22 @@ def test_chart_json_and_layout(project: Path) -> None:
     pos = position(dash, ids, {k: str(v) for k, v in ids.items()})
     assert pos["CHART-last_build"]["meta"]["width"] == 2
     assert pos["CHART-raw_users"]["meta"]["height"] == 100
-    [by_group, by_segment] = native_filters(dash, defs.datasets, {d: 1 for d in defs.datasets}, ids)
+    by_group, by_segment, by_week, by_source, by_reason = native_filters(
+        dash, defs.datasets, {d: 1 for d in defs.datasets}, ids
+    )
     assert ids["users"] in by_group["chartsInScope"]
     assert ids["last_build"] in by_segment["scope"]["excluded"]
+    assert ids["cohort_rates"] in by_week["chartsInScope"]
+    assert ids["funnel_by_group"] in by_week["chartsInScope"]
+    assert ids["segment_table"] in by_week["scope"]["excluded"]  # no week in segment_summary
+    dq = {ids[k] for k in ("quarantined_by_source", "data_quality_table", "quarantined_rows")}
+    assert dq <= set(by_source["chartsInScope"]) and dq <= set(by_reason["chartsInScope"])
+    assert ids["users"] in by_reason["scope"]["excluded"]
+    where = json.loads(
+        chart_body("quarantined_by_source", dash.charts["quarantined_by_source"], 7,
+                   uuid.UUID(int=1))["query_context"]
+    )["queries"][0]["extras"]["where"]  # fmt: skip
+    assert where == "(rows_quarantined > 0)"
 
 
 @pytest.mark.parametrize(
