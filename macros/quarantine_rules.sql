@@ -11,8 +11,11 @@
                    'user'     after the staging model has compared the user's rows (onboarding)
                               or looked the user up in the onboarding (transactions);
                    'collapse' drops copies without quarantining them (staging's is_duplicate_copy);
-                   'flag'     counted by data_quality only, every row kept.
-                   The 'row' checks come first, then the 'user' ones.
+                   'flag'     counted by data_quality only, every row kept;
+                   'field'    the field is set to NULL and the row kept; data_quality counts the
+                              kept rows (staging's nulled_fields lists the row's 'field' checks).
+                   The 'row' checks come first, then the 'user' ones; 'field' checks stand
+                   apart (listed last): they quarantine nothing.
       condition    Spark SQL, true = quarantine, over the staging model's parsed columns: `raw`
                    (the file's strings as a struct, incl. _corrupt_record and _line, the line
                    the record starts on), `user_id` (trimmed),
@@ -82,12 +85,13 @@
     'dim_users': [
         _malformed_record,
         _malformed_user_id,
-        {'reason': 'unparseable_birth_dt', 'step': 'row', 'column': 'birth_dt',
-         'parse': 'date', 'description': 'birth_dt is not a YYYY-MM-DD date'},
         {'reason': 'unparseable_type', 'step': 'row', 'column': 'type',
          'parse': 'int', 'description': 'type is not an integer'},
         {'reason': 'unparseable_rubro', 'step': 'row', 'column': 'rubro',
          'parse': 'int', 'description': 'rubro is not an integer'},
+        {'reason': 'unparseable_birth_dt', 'step': 'field', 'column': 'birth_dt',
+         'parse': 'date',
+         'description': 'birth_dt is not a YYYY-MM-DD date: set to NULL, the row kept (no rule uses it)'},
     ],
     'bt_users_transactions': [
         _malformed_record,
@@ -126,6 +130,22 @@ end
 {{ clean_text('raw.`' ~ rule.column ~ '`') }} is not null and `{{ rule.column }}` is null
 {%- else -%}
 {{ rule.condition }}
+{%- endif -%}
+{%- endmacro %}
+
+
+{% macro nulled_fields(source) -%}
+{#- The 'field' checks of `source` the row fails, as array<string> (empty when none): those
+    columns are NULL in place of the file's value. -#}
+{%- set rules = quarantine_rules[source] | selectattr('step', 'equalto', 'field') | list -%}
+{%- if rules -%}
+array_compact(array(
+    {%- for rule in rules %}
+    case when {{ rule_condition(rule) }} then '{{ rule.reason }}' end{{ ',' if not loop.last }}
+    {%- endfor %}
+))
+{%- else -%}
+cast(array() as array<string>)
 {%- endif -%}
 {%- endmacro %}
 

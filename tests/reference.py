@@ -11,6 +11,8 @@ Where the rules leave a choice open, the choice is the one the models document:
 - conflicting duplicates are looked for among rows that passed the per-row checks;
 - segments come from the clean transactions only (a quarantined transaction says nothing);
 - `week_year` falls back to the ISO week of `first_login_dt` when empty.
+- an unparseable `birth_dt` (which no rule uses) does not quarantine its row: the value is
+  NULL, the row kept, and the row counted under `unparseable_birth_dt` (`nulled_counts`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ PARSED: dict[str, dict[str, str]] = {
     "dim_users": {"birth_dt": "date", "type": "int", "rubro": "int"},
     "bt_users_transactions": {"transaction_dt": "timestamp", "type": "int", "segment": "int"},
 }
+# Of those, the columns whose unparseable value is set to NULL, the row kept (a 'field' check).
+NULLED: dict[str, set[str]] = {"dim_users": {"birth_dt"}}
 
 MILESTONE_DATES = ["return_dt", "activacion_dt", "setup_dt", "habito_dt"]
 METRICS = ["drop", "activation", "setup", "habit"]
@@ -215,10 +219,14 @@ def load_raw(raw_dir: str | Path, table: str) -> pd.DataFrame:
 
 
 def _row_checks(df: pd.DataFrame, table: str, pattern: str) -> pd.DataFrame:
-    """Parse typed columns and give each row its first per-row failure (None = passes)."""
+    """Parse typed columns and give each row its first per-row failure (None = passes).
+
+    `nulled`: the `unparseable_<column>` of the NULLED columns that did not parse (set to NULL).
+    """
     out = df.copy()
     out["user_id"] = out["user_id"].map(_text)
     reasons: list[str | None] = []
+    nulled: list[list[str]] = []
     parsed_cols: dict[str, list[Any]] = {c: [] for c in PARSED[table]}
     for record in out.to_dict("records"):
         reason = None
@@ -226,16 +234,22 @@ def _row_checks(df: pd.DataFrame, table: str, pattern: str) -> pd.DataFrame:
             reason = "malformed_record"
         elif record["user_id"] is None or not re.search(pattern, record["user_id"]):
             reason = "malformed_user_id"
+        fields = []
         for column, kind in PARSED[table].items():
             value = parse_value(record[column], kind)
-            if value is INVALID:
+            if value is INVALID and column in NULLED.get(table, ()):
+                fields.append(f"unparseable_{column}")
+                value = None
+            elif value is INVALID:
                 reason = reason or f"unparseable_{column}"
                 value = None
             parsed_cols[column].append(value)
         reasons.append(reason)
+        nulled.append(fields)
     for column, values in parsed_cols.items():
         out[column] = pd.Series(values, index=out.index, dtype=object)
     out["reason"] = reasons
+    out["nulled"] = pd.Series(nulled, index=out.index, dtype=object)
     return out
 
 
@@ -448,6 +462,20 @@ class Reference:
         ]:
             for reason, count in df["reason"].dropna().value_counts().items():
                 out[(source, str(reason))] = int(count)
+        return out
+
+    def nulled_counts(self) -> dict[tuple[str, str], int]:
+        """(source, 'field' check) -> kept rows whose value it set to NULL (every such check)."""
+        out: dict[tuple[str, str], int] = {}
+        for source, df in [
+            ("lk_onboarding", self.onboarding),
+            ("dim_users", self.users),
+            ("bt_users_transactions", self.transactions),
+        ]:
+            nulled = df.loc[df["kept"], "nulled"]
+            for column in sorted(NULLED.get(source, ())):
+                check = f"unparseable_{column}"
+                out[(source, check)] = int(sum(check in fields for fields in nulled))
         return out
 
     def segment_names(self) -> list[str]:

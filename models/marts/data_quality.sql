@@ -4,8 +4,10 @@
     by the first it fails, so each check's rows_in are the previous check's rows_kept. The
     'collapse' check (identical_duplicate) removes copies without quarantining them; the 'flag'
     check (identical_transaction_rows) removes nothing: its rows_in are the rows it flags, all
-    kept. Source `population` counts users, from the clean onboarding to the analysis
-    population, by the checks below (segment_inconsistent only flags). -#}
+    kept. A 'field' check (unparseable_birth_dt) stands outside the waterfall too: its rows_in
+    are the kept rows whose field it set to NULL. Source `population` counts users, from the
+    clean onboarding to the analysis population, by the checks below (segment_inconsistent
+    only flags). -#}
 {%- set population_checks = [
     ('unknown_segment', 'no segment from transactions or rubro' ~ (': kept as unknown' if var('include_unknown_segment') else ': excluded')),
     ('segment_not_selected', 'segment not in ' ~ selected_segments()),
@@ -81,6 +83,25 @@ identical_transactions as (
     ) as groups
 ),
 
+-- the 'field' checks: kept rows whose unparseable value was set to NULL (staging's nulled_fields)
+nulled_values as (
+    {%- for source, model in staging_models.items()
+        if quarantine_rules[source] | selectattr('step', 'equalto', 'field') | list %}
+    select
+        '{{ source }}' as source,
+        nulled.`check`,
+        count(1) as nulled_rows
+    from {{ ref(model) }}
+    lateral view explode(nulled_fields) nulled as `check`
+    where is_clean
+    group by nulled.`check`
+    {{ 'union all' if not loop.last }}
+    {%- else %}
+    select cast(null as string) as source, cast(null as string) as `check`, 0 as nulled_rows
+    where false
+    {%- endfor %}
+),
+
 source_checks as (
     select
         c.source,
@@ -122,7 +143,7 @@ select
     cast(users_excluded as bigint) as users_excluded,
     description
 from source_checks
-where kind != 'flag'
+where kind not in ('flag', 'field')
 
 union all
 
@@ -137,6 +158,21 @@ select
 from identical_transactions as t
 inner join catalogue as c
     on t.source = c.source and t.`check` = c.`check`
+
+union all
+
+select
+    c.source,
+    c.`check`,
+    cast(coalesce(n.nulled_rows, 0) as bigint),
+    cast(coalesce(n.nulled_rows, 0) as bigint),
+    cast(0 as bigint),
+    cast(0 as bigint),
+    c.description
+from catalogue as c
+left join nulled_values as n
+    on c.source = n.source and c.`check` = n.`check`
+where c.kind = 'field'
 
 union all
 

@@ -1,6 +1,7 @@
 {{ config(persist=true) }}
 {#- Every raw dim_users row, parsed, with its quarantine reason (NULL = clean): the catalogue's
-    checks (macros/quarantine_rules.sql), all of them 'row' checks. -#}
+    checks (macros/quarantine_rules.sql), 'row' checks, and a 'field' check (birth_dt) that
+    keeps the row with the field NULL, named in nulled_fields. -#}
 {%- set raw_columns = ['row_index', 'user_id', 'name', 'email', 'address', 'birth_dt', 'phone',
     'type', 'rubro'] -%}
 
@@ -53,6 +54,11 @@ select
     type,
     rubro,
     quarantine_reason,
+    -- kept rows only: the 'field' checks failed, whose columns are NULL in place of the file's value
+    case
+        when quarantine_reason is null then {{ nulled_fields('dim_users') }}
+        else cast(array() as array<string>)
+    end as nulled_fields,
     quarantine_reason is not null as is_quarantined,
     quarantine_reason is null as is_clean,
     -- coalesce: keeps the column NOT NULL, as max() is typed nullable

@@ -4,9 +4,15 @@
     population: the clean onboarding rows), each next one the rows the previous
     kept, and rows_in = rows_kept + rows_quarantined (population: + users_excluded;
     identical_duplicate collapses copies without quarantining them). Checks are put in waterfall
-    order by rows_in, then rows_kept, descending: neither ever grows. Informational checks stand
-    outside the waterfall; a check missing from the catalogue (NULL counts) fails. -#}
-{%- set informational = "('identical_transaction_rows', 'segment_inconsistent')" -%}
+    order by rows_in, then rows_kept, descending: neither ever grows. Informational checks (the
+    catalogue's 'flag' and 'field' checks, and segment_inconsistent) stand outside the
+    waterfall; a check missing from the catalogue (NULL counts) fails. -#}
+{%- set informational = [('population', 'segment_inconsistent')] -%}
+{%- for source, rules in quarantine_rules.items() -%}
+{%- for rule in rules if rule.step in ('flag', 'field') -%}
+{%- set _ = informational.append((source, rule.reason)) -%}
+{%- endfor -%}
+{%- endfor -%}
 with checks as (
     select
         coalesce(d.source, q.source) as source,
@@ -16,7 +22,11 @@ with checks as (
         d.rows_quarantined,
         d.users_excluded,
         coalesce(q.rows, 0) as quarantined_rows,
-        coalesce(d.`check`, q.reason) in {{ informational }} as informational
+        (coalesce(d.source, q.source), coalesce(d.`check`, q.reason)) in (
+            {%- for source, check in informational %}
+            ('{{ source }}', '{{ check }}'){{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as informational
     from {{ ref('data_quality') }} as d
     full outer join (
         select source, reason, count(1) as rows

@@ -14,13 +14,14 @@ unless noted:
 | MLB1007 | segment 1 transactions and a rubro -> individual, segment_inconsistent |
 | MLB1008 | no transactions, rubro -> seller |
 | MLB1009 | no transactions, no rubro -> unknown segment |
-| MLB1010 | segment 2 with a payment type -> seller (its dim_users row has a bad birth_dt) |
+| MLB1010 | segment 2 with a payment type -> seller (its dim_users row has a bad birth_dt: kept) |
 | MLB1011 | two rows identical after normalising formats (registered 2022-01-01, week 52) -> one user |
 | MLB1012 | two rows that differ -> both conflicting_duplicate; its transaction -> unknown_user |
 | MLB1013-1 | malformed id in every source |
 | MLB1014 | activation before first login -> date_before_first_login |
 | MLB1015 / MLB1017 | unparseable first_login_dt / habito |
 | MLB1016 | a transaction without timestamp, one with type 'x', one on 2022-01-32 |
+| MLB1018 | no transactions, rubro, birth_dt 1990-02-30 -> row kept (birth_dt NULL), seller |
 | MLB9999 | transaction of a user absent from onboarding; one record with an extra field |
 """
 
@@ -91,10 +92,11 @@ def test_population_and_segments(default):
         "MLB1010": 2,  # segment = 2 with a payment type
         "MLB1011": 2,  # rubro only; two identical rows, one user
         "MLB1016": 1,
+        "MLB1018": 2,  # rubro only, on a dim_users row with an unparseable birth_dt
     }
     assert "MLB1009" not in users.index  # unknown segment excluded by default
     dq = default["data_quality"].set_index(["source", "check"])
-    assert dq.loc[("population", "unknown_segment"), ["rows_in", "rows_kept", "users_excluded"]].tolist() == [12, 11, 1]
+    assert dq.loc[("population", "unknown_segment"), ["rows_in", "rows_kept", "users_excluded"]].tolist() == [13, 12, 1]
     assert dq.at[("population", "segment_inconsistent"), "rows_in"] == 1
 
 
@@ -133,7 +135,6 @@ def test_duplicates_and_quarantine(default):
         ("bt_users_transactions", "unparseable_transaction_dt"): 1,
         ("bt_users_transactions", "unparseable_type"): 1,
         ("dim_users", "malformed_user_id"): 1,
-        ("dim_users", "unparseable_birth_dt"): 1,
         ("lk_onboarding", "conflicting_duplicate"): 2,
         ("lk_onboarding", "date_before_first_login"): 1,
         ("lk_onboarding", "malformed_user_id"): 1,
@@ -149,9 +150,27 @@ def test_duplicates_and_quarantine(default):
     assert sorted(unknown) == ["MLB1012", "MLB1014", "MLB9999"]
     dq = default["data_quality"].set_index(["source", "check"])
     collapse = dq.loc[("lk_onboarding", "identical_duplicate")]
-    assert (collapse["rows_in"], collapse["rows_kept"], collapse["rows_quarantined"]) == (13, 12, 0)
+    assert (collapse["rows_in"], collapse["rows_kept"], collapse["rows_quarantined"]) == (14, 13, 0)
     assert dq.at[("lk_onboarding", "conflicting_duplicate"), "users_excluded"] == 1
     assert dq.at[("bt_users_transactions", "identical_transaction_rows"), "rows_in"] == 4
+
+
+def test_unparseable_birth_dt_keeps_the_row(default):
+    """A bad birth_dt (no rule uses it) is set to NULL: the row stays, and with it the rubro."""
+    q = default["quarantined_rows"]
+    dim_ids = q[q["source"] == "dim_users"]["raw"].map(lambda m: dict(m)["user_id"])
+    assert "MLB1010" not in set(dim_ids) and "MLB1018" not in set(dim_ids)
+    dq = default["data_quality"].set_index(["source", "check"])
+    # outside the waterfall: the kept rows whose birth_dt was set to NULL (MLB1010, MLB1018)
+    counts = ["rows_in", "rows_kept", "rows_quarantined", "users_excluded"]
+    assert dq.loc[("dim_users", "unparseable_birth_dt"), counts].tolist() == [2, 2, 0, 0]
+    dim = dq.loc["dim_users"].drop(index="unparseable_birth_dt")
+    assert dim.loc["malformed_record", "rows_in"] == 18
+    assert dim.loc["unparseable_rubro", "rows_kept"] == 17  # only MLB1013-1 is quarantined
+    users = _users(default)
+    assert users.loc["MLB1018", ["segment_name", "activation", "drop"]].tolist() == [
+        "sellers", 1, 0,
+    ]
 
 
 def test_default_marts_match_reference(default):
@@ -174,8 +193,8 @@ def test_unknown_segment_included_with_individuals_rule(no_control):
     users = _users(no_control)
     assert users.loc["MLB1009", ["segment_name", "habit"]].tolist() == ["unknown", 0]
     assert pd.isna(users.loc["MLB1009", "segment"])
-    summary = no_control["segment_summary"].set_index("segment_name")
-    assert summary.loc[["individuals", "sellers", "unknown", "all"], "users"].tolist() == [5, 6, 1, 12]
+    summary = no_control["segment_summary"].set_index("segment_name")["users"]
+    assert summary.loc[["individuals", "sellers", "unknown", "all"]].tolist() == [5, 7, 1, 13]
     dq = no_control["data_quality"].set_index(["source", "check"])
     assert dq.at[("population", "unknown_segment"), "users_excluded"] == 0
 
@@ -191,7 +210,7 @@ def test_vars_change_window_threshold_and_segments(varied):
         "MLB1016": 0,
     }
     dq = varied["data_quality"].set_index(["source", "check"])
-    assert dq.at[("population", "segment_not_selected"), "users_excluded"] == 6
+    assert dq.at[("population", "segment_not_selected"), "users_excluded"] == 7
     assert set(varied["ab_test_results"]["segment_name"]) == {"individuals", "all"}
     _compare_with_reference(
         varied, {"control_share": 0.5, "onboarding_days": 31, "habit_min_days": 4, "segments": [1]}
@@ -220,6 +239,10 @@ def _compare_with_reference(marts: dict[str, pd.DataFrame], vars: dict) -> None:
     )
     actual_q = marts["quarantined_rows"].groupby(["source", "reason"]).size().to_dict()
     assert actual_q == reference.quarantine_counts()
+    dq = marts["data_quality"].set_index(["source", "check"])
+    for key, rows in reference.nulled_counts().items():  # 'field' checks: rows kept, value NULL
+        counts = dq.loc[key, ["rows_in", "rows_kept", "rows_quarantined"]].tolist()
+        assert counts == [rows, rows, 0], key
 
 
 def test_statistics_macros_are_accurate(run_runner, make_project):
