@@ -82,6 +82,7 @@ from tests.integration.cassandra_fixtures import (  # noqa: F401
     cassandra_auth_node,
     cassandra_node,
     cassandra_target,
+    killable_node,
     spark_cassandra,
 )
 from tests.integration.superset_fixtures import (  # noqa: F401
