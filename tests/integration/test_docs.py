@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from runner.cli import main
@@ -66,7 +67,9 @@ def test_the_page_lists_every_node_and_draws_the_graph(page):
                  "Fintech onboarding", "segment_rates"]:
         assert name in names
     nodes = page.locator("#graph g.node").count()
-    assert nodes == 3 + 14 + 17  # sources, models, charts
+    charts = yaml.safe_load((ROOT / "dashboards" / "onboarding.yml").read_text())["charts"]
+    models = list((ROOT / "models").rglob("*.sql"))
+    assert nodes == 3 + len(models) + len(charts)  # sources, models, charts
     assert ERRORS == []
 
 
