@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from runner.build import register_inputs
 from runner.compile import CompiledProject
 from runner.config import ModelConfig
+from runner.diff_words import plain
 from runner.errors import ExecutionError, RunnerError
 from runner.spark.session import create_session, run_sql, to_execution_error
 from runner.spark.sources import input_bytes
@@ -163,12 +164,8 @@ def format_cell(value: Any) -> str:
         >>> format_cell({"activation": date(2022, 1, 4)}), format_cell(None), format_cell(True)
         ('{activation: 2022-01-04}', 'null', 'true')
     """
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, date | datetime):
-        return value.isoformat()
+    if value is None or isinstance(value, bool | date | datetime):
+        return plain(value)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {format_cell(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
