@@ -41,7 +41,8 @@ def connector_options(target: CassandraTarget) -> dict[str, str]:
         "spark.cassandra.query.retry.count": str(QUERY_RETRIES),
         "spark.cassandra.connection.reconnectionDelayMS.max": str(RECONNECT_MAX_MS),
         "spark.cassandra.output.consistency.level": consistency(target),
-        "spark.cassandra.input.consistency.level": "LOCAL_ONE",
+        # the scan for stale keys must see every write of the last build: R + W > RF
+        "spark.cassandra.input.consistency.level": consistency(target),
         # Marts have about one row per partition: batches of rows bound for the same replicas
         # (unlogged, under Cassandra's 5 KiB warning) instead of one request per row. Measured,
         # 300 k rows of user_onboarding_metrics to a local node: 14 s instead of 21 s.

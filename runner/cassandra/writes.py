@@ -12,15 +12,16 @@ ends the write within seconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyspark.sql import functions as F
 
-from runner.cassandra.client import Failures, connect, consistency, quote
-from runner.cassandra.connector import append_rows, read_table
+from runner.cassandra.client import Failures, connect, consistency, quote, root_cause
+from runner.cassandra.connector import append_rows, evict_sessions, read_table
 from runner.cassandra.marker import (
     MARKER_TABLE,
     Stamp,
@@ -44,6 +45,14 @@ if TYPE_CHECKING:
 DELETE_CONCURRENCY = 64
 DELETE_CHUNK = 10_000
 DELETE_BATCH_ROWS = 40  # row deletes of one partition per batch, under the 5 KiB batch warning
+# A connection closed under a request: the node died. Retried while the ring may still have a
+# quorum; the driver marks the node down within seconds, so the next try avoids it.
+NODE_LOST_MARKS = (
+    "ClosedChannelException", "ClosedConnectionException", "Connection has been closed",
+    "HeartbeatException", "Channel has been closed",
+)  # fmt: skip
+NODE_LOST_TRIES, NODE_LOST_PAUSE = 3, 5.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,11 @@ def write_mart(
                 watched(df.sparkSession, session, address, f"writing to {where}"),
                 fail.translate(MaterializationError, f"writing to {where}", hint),
             ):
-                upserted = _write_rows(changed, spec, target, count=trusted is not None)
+                upserted = retry_node_loss(
+                    lambda: _write_rows(changed, spec, target, count=trusted is not None),
+                    lambda: evict_sessions(df.sparkSession),
+                    several_hosts=len(target.hosts) > 1,
+                )
             hint = "the new rows are written; run again to remove the remaining stale rows"
             with (
                 watched(df.sparkSession, session, address, f"deleting stale rows from {where}"),
@@ -136,7 +149,12 @@ def write_mart(
             ):
                 if existed:
                     stored = trusted.rows if trusted is not None else None
-                    _delete_stale_keys(session, df, spec, target, stored)
+                    # idempotent: a node lost during the scan is retried on the live replicas
+                    retry_node_loss(
+                        lambda: _delete_stale_keys(session, df, spec, target, stored),
+                        lambda: evict_sessions(df.sparkSession),
+                        several_hosts=len(target.hosts) > 1,
+                    )
             hint = "the rows are written; the next build sends every row again"
             with fail.translate(MaterializationError, f"setting the marker of {where}", hint):
                 stamp = Stamp(new_build_id(), rows)
@@ -147,6 +165,32 @@ def write_mart(
         if cached:
             df.unpersist()
     return MartWrite(rows, upserted, stamp, distrust)
+
+
+def retry_node_loss(
+    action: Callable[[], T],
+    reset: Callable[[], None],
+    *,
+    several_hosts: bool,
+    pause: float = NODE_LOST_PAUSE,
+) -> T:
+    """Run an idempotent `action`; on a lost connection to one node of a ring, `reset` the
+    cached sessions and try again (NODE_LOST_TRIES in all). Other failures are raised at once."""
+    for attempt in range(1, NODE_LOST_TRIES + 1):
+        try:
+            return action()
+        except Exception as exc:  # noqa: BLE001 - Py4J and the driver wrap the same loss differently
+            if not several_hosts or attempt == NODE_LOST_TRIES or not node_lost(exc):
+                raise
+            reset()
+            time.sleep(pause * attempt)
+    raise AssertionError("unreachable")
+
+
+def node_lost(exc: BaseException) -> bool:
+    """Whether `exc` says a connection to a node was closed under a request."""
+    text = f"{exc!r} {root_cause(exc)}"
+    return any(mark in text for mark in NODE_LOST_MARKS)
 
 
 def _distrust(
@@ -261,6 +305,7 @@ def _delete_stale_keys(
         where = " AND ".join(f"{quote(c)} = ?" for c in columns)
         statement = session.prepare(f"DELETE FROM {table_ref(spec)} WHERE {where}")
         statement.consistency_level = getattr(ConsistencyLevel, consistency(target))
+        statement.is_idempotent = True  # the driver may retry a delete on another replica
         # Spark hands timestamps to Python as naive local times; epoch milliseconds are exact.
         selected = [
             F.unix_millis(F.col(c)).alias(c) if types[c] == "timestamp" else F.col(c)
@@ -276,8 +321,10 @@ def _delete_stale_keys(
             rows = ordered.sortWithinPartitions(*columns).toLocalIterator() if count else iter(())
             while chunk := [tuple(row) for row in islice(rows, DELETE_CHUNK)]:
                 execute_concurrent(
-                    session, list(delete_statements(statement, chunk, width)),
-                    concurrency=DELETE_CONCURRENCY, raise_on_first_error=True,
+                    session,
+                    list(delete_statements(statement, chunk, width)),
+                    concurrency=DELETE_CONCURRENCY,
+                    raise_on_first_error=True,
                 )
         finally:
             stale.unpersist()

@@ -205,9 +205,7 @@ def test_connector_spark_conf(tmp_path: Path):
     three = target.model_copy(
         update={"replication": {"class": "NetworkTopologyStrategy", "dc1": 3}}
     )
-    assert connector_options(three)["spark.cassandra.output.consistency.level"] == (
-        "LOCAL_QUORUM"
-    )
+    assert connector_options(three)["spark.cassandra.output.consistency.level"] == ("LOCAL_QUORUM")
 
 
 @pytest.mark.parametrize("module", [client, connector, schema, writes])
@@ -250,7 +248,8 @@ def test_row_deletes_are_batched_per_partition():
     assert [len(s._statements_and_parameters) for s, _ in pairs] == [DELETE_BATCH_ROWS, 1, 1]
     # partition deletes (no clustering) stay single statements
     assert list(delete_statements(statement, rows[:2], width=0)) == [
-        (statement, ("a", 0)), (statement, ("a", 1))
+        (statement, ("a", 0)),
+        (statement, ("a", 1)),
     ]
 
 
@@ -274,3 +273,37 @@ def test_failures_name_the_model_and_scrub_secrets():
         "models/marts/users.sql: model 'users': writing to ks.users failed: "
         "login app/***** refused\nhint: run again"
     )
+
+
+def test_a_lost_node_is_retried_on_a_ring_and_other_failures_are_not():
+    from runner.cassandra.writes import NODE_LOST_TRIES, node_lost, retry_node_loss
+
+    lost = RuntimeError(
+        "com.datastax.oss.driver.shaded.netty.channel.StacklessClosedChannelException"
+    )
+    assert node_lost(lost) and not node_lost(ValueError("no such column"))
+    calls, resets = [], []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < NODE_LOST_TRIES:
+            raise lost
+        return "done"
+
+    assert retry_node_loss(flaky, lambda: resets.append(1), several_hosts=True, pause=0) == "done"
+    assert len(calls) == NODE_LOST_TRIES and len(resets) == NODE_LOST_TRIES - 1
+
+    def always_lost():
+        raise lost
+
+    with pytest.raises(RuntimeError):  # one node: nothing else could answer
+        retry_node_loss(always_lost, lambda: resets.append(1), several_hosts=False, pause=0)
+    calls.clear()
+
+    def bad_sql():
+        calls.append(1)
+        raise ValueError("no such column")
+
+    with pytest.raises(ValueError):
+        retry_node_loss(bad_sql, lambda: None, several_hosts=True, pause=0)
+    assert len(calls) == 1
