@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py [--sizes 1x,10x,100x,heavy] [--repeat 3] [--transform-only]
                                   [--out bench/results/<name>.json]
+    .venv/bin/python bench/run.py --cluster [--sizes 100x,heavy]   # see bench/cluster.py
 
 Each size is generated once with the project's generator (cached in .runner/bench-data/), then
 `runner build` runs as a subprocess in a scratch copy of the project (.runner/bench/project), so
@@ -218,6 +219,11 @@ def print_table(title: str, summaries: dict[str, dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--cluster" in argv:  # the cluster-scale comparison: bench/cluster.py
+        import cluster
+
+        return cluster.main([a for a in argv if a != "--cluster"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1x,10x,100x,heavy",
                         help=f"comma-separated: original,{','.join(SIZES)}")
