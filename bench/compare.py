@@ -102,8 +102,9 @@ def compare_marts(baseline_dir: Path, runner_dir: Path) -> dict[str, str]:
             if x.dtype.kind == "f" or y.dtype.kind == "f":
                 same = ((x.astype(float) - y.astype(float)).abs().fillna(0) <= 1e-9) & (
                     x.isna() == y.isna())
-            else:
-                same = x.map(_plain) == y.map(_plain)
+            else:  # element by element: pandas compares None == None as False
+                same = pd.Series([u == v for u, v in zip(x.map(_plain), y.map(_plain),
+                                                          strict=True)])
             if not same.all():
                 bad.append(f"{column} ({int((~same).sum())} rows)")
         verdicts[mart] = "equal" if not bad else "differ: " + ", ".join(bad)
