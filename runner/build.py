@@ -150,6 +150,7 @@ def run_build(
                 services.record_build(cp.target, run, callback)
             except RunnerError as exc:
                 callback(Info(f"Warning: the build was not recorded in Cassandra: {exc.message}"))
+            services.marts_written(cp.project.dir, cp.target, callback)
     return run
 
 

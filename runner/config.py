@@ -125,6 +125,9 @@ class SupersetTarget(_Strict):
     )
     database_name: str = Field("fintech_analytics", description="Superset database name")
     managed: bool = Field(False, description="Local Superset and Thrift server the runner starts")
+    cache_port: int = Field(
+        6379, description="Port of the local Redis a managed Superset caches in (127.0.0.1)"
+    )
 
     def credentials(self) -> tuple[str | None, str | None]:
         user = self.username or os.environ.get(SUPERSET_USER_ENV) or None

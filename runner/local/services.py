@@ -26,6 +26,7 @@ from runner.local import (
     cassandra_node,
     cassandra_ring,
     maven,
+    redis_server,
     spark_cluster,
     superset_server,
     superset_venv,
@@ -37,6 +38,7 @@ from runner.paths import ensure_private_dir, state_dir, state_root
 from runner.results import Callback, Info, NodeStatus, ResourceType, RunResult
 from runner.spark import class_archive
 from runner.superset import sync as superset_sync
+from runner.superset import warm
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -129,7 +131,9 @@ def record_build(target: Target, run: RunResult, callback: Callback) -> None:
 
 
 def up(project_dir: Path, target: Target, callback: Callback) -> dict[str, Any]:
-    """Start every managed service of the target, in order; returns their addresses."""
+    """Start every managed service of the target, in order; returns their addresses.
+
+    A managed Superset gets the project's Redis (its cache) first."""
     out: dict[str, Any] = {}
     ensure_private_dir(state_root(project_dir))  # services' state, logs and secrets: owner only
     if target.spark.managed:
@@ -156,6 +160,9 @@ def up(project_dir: Path, target: Target, callback: Callback) -> dict[str, Any]:
                 project_dir, target.cassandra, target.superset, reader=reader
             ).url
             _ready(callback, "thrift", out["thrift"], started)
+        started = time.perf_counter()
+        out["redis"] = redis_server.ensure_redis(project_dir, target.superset.cache_port).url
+        _ready(callback, "redis", out["redis"], started)
         started = time.perf_counter()
         info = superset_server.ensure_superset(project_dir, target.superset)
         out["superset"] = info.url
@@ -185,7 +192,8 @@ def down(project_dir: Path) -> list[str]:
     """
     stopped = [
         name
-        for name, stop in (("superset", superset_server.stop), ("thrift", thrift.stop))
+        for name, stop in (("superset", superset_server.stop), ("redis", redis_server.stop),
+                           ("thrift", thrift.stop))
         if stop(project_dir)
     ]
     if cassandra_node.stop(_cassandra_dir(project_dir)):
@@ -214,7 +222,7 @@ def status(project_dir: Path) -> list[ServiceLine]:
             if state.running else f"not running, data {state.data_dir}",
         ))  # fmt: skip
     for svc in (*spark_cluster.status(project_dir), thrift.status(project_dir),
-                superset_server.status(project_dir)):  # fmt: skip
+                redis_server.status(project_dir), superset_server.status(project_dir)):  # fmt: skip
         lines.append(ServiceLine(svc.name, svc.running, svc.url, svc.detail))
     return lines
 
@@ -252,7 +260,43 @@ def sync_dashboards(
     for edit in result.overwritten:
         callback(Info(f"Overwrote a UI edit (--force): {edit.key}.{edit.field}"))
     callback(Info(f"Superset synced in {time.perf_counter() - started:.1f}s"))
+    if target.superset.managed and login is not None:
+        _refresh_cache(cp.project.dir, target.superset.url, login, target.superset.cache_port,
+                       callback)  # fmt: skip
     return result
+
+
+def _refresh_cache(project_dir: Path, url: str, login: tuple[str, str], port: int,
+                   callback: Callback) -> None:  # fmt: skip
+    """Empty Superset's data cache and warm it (runner.superset.warm); a failed warm-up warns.
+
+    Raises:
+        ServiceError: the cache could not be emptied.
+    """
+    result = warm.refresh_cache(project_dir, url, login, port)
+    if not result.flushed:
+        callback(Info("Warning: Superset's cache (Redis) is not running: start it with "
+                      "`runner up`"))  # fmt: skip
+        return
+    callback(Info(f"Superset cache emptied and warmed: {result.warmed} chart queries in "
+                  f"{result.seconds:.1f}s"))  # fmt: skip
+    if result.failed:
+        callback(Info(f"Warning: {result.failed} chart queries were not warmed (their first "
+                      f"viewer waits for Spark): {result.errors[0]}"))  # fmt: skip
+
+
+def marts_written(project_dir: Path, target: Target, callback: Callback) -> None:
+    """Empty the managed Superset's data cache: the marts changed (every run/build writing one).
+
+    The sync of a `build` empties and warms it again; a failure here is a warning.
+    """
+    if target.superset is None or not target.superset.managed:
+        return
+    try:
+        redis_server.flush_data(project_dir, target.superset.cache_port)
+    except ServiceError as exc:
+        callback(Info(f"Warning: {exc.message}; Superset may show the previous numbers until "
+                      "`runner superset sync`"))  # fmt: skip
 
 
 def setup(project_dir: Path, callback: Callback) -> None:
@@ -263,6 +307,7 @@ def setup(project_dir: Path, callback: Callback) -> None:
         ("Spark-Cassandra connector jars", maven.ensure_connector_jars),
         ("Spark class archive", class_archive.ensure_archive),
         ("Superset environment", superset_venv.ensure_superset_venv),
+        ("Redis (Superset's cache)", redis_server.ensure_redis_binary),
         ("Thrift server guard classes", thrift_guard.ensure_guard_jar),
     )
     for label, install in steps:

@@ -9,8 +9,9 @@ with a password generated once into `.runner/secrets/superset-admin.password` (0
 `admin`/`admin` login stays active. The password reaches Superset on standard input only.
 
 State, under `<project>/.runner/superset/` (0700): venv/ (see `runner.local.superset_venv`),
-superset_config.py, superset.db (the Thrift password in it is encrypted with the secret key),
-secret_key (0600), home/, gunicorn.pid, gunicorn.log, superset.url, install.log, init.log.
+superset_config.py (`runner.local.superset_config`: caches in the project's Redis), superset.db
+(the Thrift password in it is encrypted with the secret key), secret_key (0600), home/,
+gunicorn.pid, gunicorn.log, superset.url, install.log, init.log.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from runner.local.processes import (
     tail,
     wait_ready,
 )
+from runner.local.redis_server import password_file, redis_password
 from runner.local.secret_files import ensure_secret, secret_path, write_private
+from runner.local.superset_config import config_text
 from runner.local.superset_venv import SUPERSET_VERSION, ensure_superset_venv, superset_dir
 from runner.paths import ensure_private_dir, state_root
 from runner.superset.client import login_of
@@ -45,63 +48,10 @@ if TYPE_CHECKING:
     from runner.config import SupersetTarget
 
 APP = "superset.app:create_app()"
+# gunicorn: 3 processes x 4 threads (bench/load.py, 20 viewers: 3x4 served most charts/s; a
+# cached chart costs ~45 ms of CPU, so a third process keeps both cores busy while one waits).
+WORKERS, THREADS = 3, 4
 ADMIN_PASSWORD_FILE = "superset-admin.password"
-
-CONFIG_TEMPLATE = '''\
-"""Superset config written by runner/local/superset_server.py; edits are overwritten."""
-from pathlib import Path
-
-_STATE = Path({state!r})
-SECRET_KEY = (_STATE / "secret_key").read_text().strip()
-SQLALCHEMY_DATABASE_URI = "sqlite:///" + str(_STATE / "superset.db") + "?check_same_thread=false"
-DATA_DIR = str(_STATE / "home")
-# Closed by default: requests must name this machine (no DNS rebinding), no proxy headers are
-# trusted, Talisman's security headers are on, nobody signs up, anonymous users see nothing.
-TRUSTED_HOSTS = ["127.0.0.1", "localhost"]
-ENABLE_PROXY_FIX = False
-TALISMAN_ENABLED = True
-AUTH_USER_REGISTRATION = False
-PUBLIC_ROLE_LIKE = None
-PREVENT_UNSAFE_DB_CONNECTIONS = True
-# Charts must show what is in Cassandra now, so no result cache.
-DATA_CACHE_CONFIG = {{"CACHE_TYPE": "NullCache"}}
-SUPERSET_WEBSERVER_TIMEOUT = 120
-
-
-def FLASK_APP_MUTATOR(app):
-    from flask import request
-    from flask_jwt_extended import verify_jwt_in_request
-    from pyhive.sqlalchemy_hive import HiveDialect
-    from sqlalchemy import text
-    from superset.db_engine_specs.hive import HiveEngineSpec
-
-    # FAB checks public perms before the JWT; resolve the bearer token first.
-    @app.before_request
-    def _jwt_user_first():
-        if request.headers.get("Authorization", "").startswith("Bearer "):
-            verify_jwt_in_request(optional=True)
-
-    # Spark answers SHOW TABLES with (namespace, tableName, isTemporary); PyHive reads column 0.
-    def _name(row):
-        return row[1] if len(row) >= 3 else row[0]
-
-    def get_table_names(self, connection, schema=None, **kw):
-        q = "SHOW TABLES"
-        if schema:
-            q += " IN " + self.identifier_preparer.quote_identifier(schema)
-        return [_name(r) for r in connection.execute(text(q))]
-
-    @classmethod
-    def get_view_names(cls, database, inspector, schema):
-        with database.get_raw_connection(schema=schema) as conn:
-            cur = conn.cursor()
-            cur.execute("SHOW VIEWS" + (f" IN `{{schema}}`" if schema else ""))
-            return {{_name(r) for r in cur.fetchall()}}
-
-    HiveDialect.get_table_names = get_table_names
-    HiveEngineSpec.get_view_names = get_view_names
-'''
-
 
 # Makes the runner's login the one Superset knows: created, or its password reset, and any other
 # user still on the factory password `admin` deactivated. The login comes on standard input.
@@ -169,7 +119,8 @@ def ensure_superset(
     note = _password_note(project_dir, login[0]) if generated else None
     ensure_private_dir(state_root(project_dir))  # .runner: the owner's only
     python = ensure_superset_venv(project_dir)
-    changed = _write_config(svc.state_dir)
+    redis_password(project_dir)  # generated before the config that reads it
+    changed = _write_config(svc.state_dir, superset_target.cache_port, password_file(project_dir))
     env = _superset_env(svc.state_dir)
     pid = svc.live_pid()
     if pid is not None and changed:
@@ -180,8 +131,9 @@ def ensure_superset(
         refuse_busy_port(port, "superset.url")
         _initialize(svc.state_dir, python, env, login)
         cmd = [
-            str(python.parent / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "4",
-            "--timeout", "120", "-b", f"{LOOPBACK}:{port}", APP,
+            str(python.parent / "gunicorn"), "-w", str(WORKERS), "-k", "gthread",
+            "--threads", str(THREADS), "--timeout", "120", "--keep-alive", "30",
+            "-b", f"{LOOPBACK}:{port}", APP,
         ]  # fmt: skip
         proc = svc.spawn(cmd, url=url, env=env, cwd=svc.state_dir)
         try:
@@ -234,13 +186,13 @@ def _password_note(project_dir: Path, user: str) -> str:
     )
 
 
-def _write_config(state: Path) -> bool:
+def _write_config(state: Path, redis_port: int, redis_password_file: Path) -> bool:
     """Write the secret key (once) and the config; whether the config changed."""
     ensure_private_dir(state)
     ensure_private_dir(state / "home")
     ensure_secret(state / "secret_key")
     config = state / "superset_config.py"
-    text = CONFIG_TEMPLATE.format(state=str(state))
+    text = config_text(state, redis_port, redis_password_file)
     if config.is_file() and config.read_text() == text:
         return False
     write_private(config, text)

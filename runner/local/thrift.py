@@ -15,7 +15,7 @@ or the SELECT-only reader role of a managed node with authentication.
 
 State, under `<project>/.runner/thrift/` (0700): thrift.pid, thrift.log, thrift.url, spark.conf
 (0600: it may hold the Cassandra password, which never reaches a command line), users (0600:
-the SHA-256 of the Thrift password), warehouse/, metastore_db/, derby.log.
+the SHA-256 of the Thrift password), fairscheduler.xml, warehouse/, metastore_db/, derby.log.
 """
 
 from __future__ import annotations
@@ -61,6 +61,15 @@ THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 HOST_KEY, PORT_KEY = "spark.cassandra.connection.host", "spark.cassandra.connection.port"
 THRIFT_USER = "runner"
 PASSWORD_FILE = "thrift.password"
+# The default pool shares among its jobs too (without this file it is FIFO inside FAIR mode).
+POOLS_FILE = "fairscheduler.xml"
+POOLS = """<?xml version="1.0"?>
+<allocations>
+  <pool name="default">
+    <schedulingMode>FAIR</schedulingMode><weight>1</weight><minShare>0</minShare>
+  </pool>
+</allocations>
+"""
 
 # The login travels on stdin, never on the command line.
 HIVE_QUERY_SCRIPT = """\
@@ -158,6 +167,7 @@ def ensure_thrift(
     ensure_private_dir(state_root(project_dir))  # .runner: the owner's only
     ensure_private_dir(svc.state_dir)
     write_private(svc.state_dir / "users", users_file_text(login))  # read at every login
+    write_private(svc.state_dir / POOLS_FILE, POOLS)
     if reader is not None:
         cassandra_target = cassandra_target.model_copy(
             update={"username": reader[0], "password": SecretStr(reader[1])}
@@ -227,7 +237,11 @@ def _conf_text(project_dir: Path, state: Path, target: CassandraTarget) -> str:
             "spark.ui.enabled": "false",
             "spark.driver.host": LOOPBACK,
             "spark.driver.bindAddress": LOOPBACK,
-            "spark.sql.shuffle.partitions": "4",
+            # Many small chart queries at once: FAIR shares the 2 cores between queries (a big
+            # one does not hold up the small ones queued after it); 2 partitions per shuffle.
+            "spark.scheduler.mode": "FAIR",
+            "spark.scheduler.allocation.file": str(state / POOLS_FILE),
+            "spark.sql.shuffle.partitions": "2",
             # Superset's Hive time grains (week: 'u') use pre-3.0 datetime patterns.
             "spark.sql.legacy.timeParserPolicy": "LEGACY",
             "spark.sql.warehouse.dir": str(state / "warehouse"),

@@ -168,7 +168,7 @@ class SupersetClient:
         return int(created["id"]), True
 
     def chart_data(self, chart_id: int) -> list[dict[str, Any]]:
-        """The rows chart `chart_id` shows now: Superset runs its saved query (no cache)."""
+        """The rows chart `chart_id` shows now: its saved query, from Superset's cache if there."""
         data = self.request("GET", f"/api/v1/chart/{chart_id}/data/")
         return [row for result in data["result"] for row in result["data"]]
 

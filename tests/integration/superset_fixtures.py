@@ -1,8 +1,8 @@
 """Session fixtures for the Superset integration tests: real Cassandra, Thrift and Superset.
 
-The lead's `conftest.py` imports these. `superset_stack` starts the Spark Thrift Server and
-Superset once per test run through `runner.local.thrift` and `runner.local.superset_server` and
-stops only what it started.
+The lead's `conftest.py` imports these. `superset_stack` starts the Spark Thrift Server, Redis and
+Superset once per test run through `runner.local.thrift`, `redis_server` and `superset_server`
+and stops only what it started.
 Until the real marts exist, `superset_marts` writes tables with the exact mart schema
 (docs/CONTRACTS.md) and deterministic rows into a throwaway keyspace.
 
@@ -34,7 +34,7 @@ import pytest
 
 from runner.config import CassandraTarget, SupersetTarget
 from runner.errors import ServiceError
-from runner.local import superset_server, thrift
+from runner.local import redis_server, superset_server, thrift
 from runner.local.processes import ServiceInfo
 from runner.local.superset_server import ensure_superset
 from runner.local.superset_venv import ensure_superset_venv
@@ -420,13 +420,16 @@ def superset_marts(
 
 @pytest.fixture(scope="session")
 def superset_stack(superset_cassandra: CassandraTarget) -> Iterator[SupersetStack]:
-    """Spark Thrift Server + Superset, started once per run; stops only what it started."""
+    """Spark Thrift Server, Redis (Superset's cache) and Superset, started once per run; stops
+    only what it started."""
     superset = SupersetTarget(managed=True, database_name="superset_it")
     started: list[Any] = []  # the service modules whose process this fixture launched
     try:
         # Generous timeouts: the Thrift server's JVM shares 2 cores with the other test JVMs.
         thrift_info = ensure_thrift(PROJECT_DIR, superset_cassandra, superset, timeout=360)
         started += [thrift] if thrift_info.started else []
+        redis_info = redis_server.ensure_redis(PROJECT_DIR, superset.cache_port)
+        started += [redis_server] if redis_info.started else []
         superset_info = ensure_superset(PROJECT_DIR, superset, timeout=240)
         started += [superset_server] if superset_info.started else []
         yield SupersetStack(

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from runner.cli import main
 from runner.errors import SupersetError
-from runner.local import maven, superset_venv, thrift_guard
+from runner.local import maven, redis_server, superset_venv, thrift_guard
 from runner.paths import state_dir
 from runner.spark import class_archive
 from runner.superset.client import SupersetClient
@@ -74,6 +74,8 @@ def test_setup_installs_every_tool() -> None:
     assert class_archive.archive_path(PROJECT_DIR).is_file()
     assert "Superset environment ready" in result.output
     assert "Thrift server guard classes ready" in result.output
+    assert "Redis (Superset's cache) ready" in result.output
+    assert redis_server.status(PROJECT_DIR).detail.startswith("Redis 7.")
     assert thrift_guard.ensure_guard_jar(PROJECT_DIR).is_file()  # built: no javac run now
     assert shutil.which("chromium") or "Chromium is missing" in result.output
 
@@ -192,12 +194,13 @@ def test_big_numbers_equal_cassandra(
     assert abs((shown_dt - last).total_seconds()) < 1
 
 
-def test_charts_read_cassandra_at_query_time(
+def test_charts_are_cached_until_the_cache_is_emptied(
     client: SupersetClient,
     synced: tuple[SyncResult, Path, float],
     superset_stack: SupersetStack,
     superset_marts: str,
 ) -> None:
+    """Chart data comes from Redis until a build empties the cache; then from Cassandra again."""
     from cassandra.cluster import Cluster
 
     result = synced[0]
@@ -211,10 +214,13 @@ def test_charts_read_cassandra_at_query_time(
         "'control', 1, 0, 0, 0)"
     )
     try:
+        assert _chart_data(client, result.chart_ids["users"])[0]["users"] == before  # cached
+        assert redis_server.flush_data(PROJECT_DIR, superset_stack.superset.cache_port)
         assert _chart_data(client, result.chart_ids["users"])[0]["users"] == before + 1
     finally:
         session.execute("DELETE FROM user_onboarding_metrics WHERE user_id = 'MLB999999'")
         cluster.shutdown()
+        redis_server.flush_data(PROJECT_DIR, superset_stack.superset.cache_port)
 
 
 def test_second_sync_updates_in_place(
@@ -272,14 +278,16 @@ def test_no_credentials_in_outputs(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     user, password = _login(superset_stack)
-    secrets = [password, superset_stack.thrift_login[1], superset_stack.cassandra.credentials()[1]]
-    secrets = [s for s in secrets if s]
+    secrets = [password, superset_stack.thrift_login[1], superset_stack.cassandra.credentials()[1],
+               redis_server.redis_password(PROJECT_DIR)]
+    found: list[str] = [s for s in secrets if s]
     # A password equal to the user name cannot be told apart from the user name.
-    literal = [s for s in secrets if s != user and len(s) >= 6]
+    literal = [s for s in found if s != user and len(s) >= 6]
     leak = re.compile(r"""password["']?[ \t]*[:=][ \t]*["']?(?!\*)\w""", re.IGNORECASE)
     files = [p for p in TARGET.rglob("*") if p.is_file() and p.suffix != ".png"]
     for service, log in (("superset", "gunicorn.log"), ("superset", "init.log"),
-                         ("thrift", "thrift.log")):  # fmt: skip
+                         ("thrift", "thrift.log"), ("redis", "redis.log"),
+                         ("redis", "redis.conf")):  # fmt: skip
         files.append(state_dir(PROJECT_DIR, service) / log)
     for path in files:
         if not path.exists():

@@ -16,7 +16,7 @@ import pytest
 
 from runner.config import CassandraTarget, SupersetTarget, Target
 from runner.errors import ConfigError
-from runner.local import processes, secret_files, superset_server, thrift
+from runner.local import processes, secret_files, superset_config, superset_server, thrift
 from runner.local.cassandra_roles import ensure_roles, reader_login
 from runner.local.services import _thrift_reader
 from runner.superset.client import login_of
@@ -127,7 +127,7 @@ def test_managed_superset_password_is_generated_once_and_status_says_where(
 
 
 def test_superset_config_is_closed():
-    config = superset_server.CONFIG_TEMPLATE.format(state="/s")
+    config = superset_config.config_text(Path("/s"), 6379, Path("/p/.runner/secrets/r.password"))
     for line in ('TRUSTED_HOSTS = ["127.0.0.1", "localhost"]', "ENABLE_PROXY_FIX = False",
                  "TALISMAN_ENABLED = True", "AUTH_USER_REGISTRATION = False"):  # fmt: skip
         assert line in config

@@ -1,5 +1,5 @@
 """`runner setup`, `down` and `status` of runner.local.services, with the installers replaced by
-recorders (no Maven, pip or apt-get)."""
+recorders (no Maven, pip or apt-get download)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.local import maven, services, superset_venv
+from runner.local import maven, redis_server, services, superset_venv
 from runner.results import Event, Info
 from runner.spark import class_archive
 
@@ -25,6 +25,7 @@ def installers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         (maven, "ensure_connector_jars"),
         (class_archive, "ensure_archive"),
         (superset_venv, "ensure_superset_venv"),
+        (redis_server, "ensure_redis_binary"),
     ):
         monkeypatch.setattr(module, name, lambda project_dir, name=name: calls.append(name))
     return calls
@@ -45,6 +46,7 @@ def test_setup_installs_jars_archive_superset_and_chromium(
         "ensure_connector_jars",
         "ensure_archive",
         "ensure_superset_venv",
+        "ensure_redis_binary",
         "chromium",
     ]
     messages = [e.message for e in events if isinstance(e, Info)]
@@ -75,6 +77,7 @@ def test_down_and_status_of_a_project_without_services(tmp_path: Path) -> None:
     assert [(line.name, line.running) for line in lines] == [
         ("cassandra", False),
         ("thrift", False),
+        ("redis", False),
         ("superset", False),
     ]
 

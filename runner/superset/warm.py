@@ -1,0 +1,141 @@
+"""Superset's chart-data cache after a build: emptied, then warmed with what viewers asked for.
+
+Chart data is cached in the project's Redis until a build changes the marts. No viewer sees
+numbers older than the last build once it ends, because:
+
+1. every `run`/`build` that wrote a mart empties the data cache as soon as the marts are in
+   Cassandra (`runner.local.services.marts_written`);
+2. the sync updates every dataset, and Superset's cache key includes the dataset's
+   `changed_on`: a chart query that started before the build and ends after it stores its rows
+   under a key no later request asks for;
+3. `refresh_cache`, the end of the sync, empties the data cache again and replays the chart-data
+   requests viewers made (remembered by `runner.local.superset_config`) with `force: true`, so
+   the first viewer after a build finds the new numbers cached.
+
+A request that fails while warming is reported, never fatal: that chart is only cold.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from runner.errors import RunnerError, SupersetError
+from runner.local import redis_server
+from runner.local.superset_config import VIEWED_INDEX, VIEWED_MAX, VIEWED_PREFIX
+from runner.superset.client import SupersetClient
+
+WARM_THREADS = 2  # the Thrift server has 2 cores
+WARM_BUDGET = 180.0  # seconds of warming a build waits for at most
+
+
+@dataclass(frozen=True)
+class WarmResult:
+    """What `refresh_cache` did.
+
+    Args:
+        flushed: whether the data cache was emptied (False: no Redis of this project runs).
+        warmed: remembered requests replayed into the cache.
+        dropped: remembered requests Superset refused (HTTP 4xx: a chart or dataset is gone),
+            forgotten.
+        failed: replays that failed otherwise (timeouts, HTTP 5xx) or were not reached within
+            the budget; one message each in `errors`.
+        seconds: wall time.
+    """
+
+    flushed: bool
+    warmed: int
+    dropped: int
+    failed: int
+    seconds: float
+    errors: tuple[str, ...] = ()
+
+
+def remembered(project_dir: Path, port: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """The chart-data requests viewers made, most recent first: (key, query string, body)."""
+    conn = redis_server.client(project_dir, port, db=redis_server.USER_DB)
+    found: list[bytes] = conn.zrevrange(VIEWED_INDEX, 0, VIEWED_MAX - 1)  # type: ignore[assignment]
+    keys = [k.decode() for k in found]
+    raws: list[bytes | None] = (
+        conn.mget([VIEWED_PREFIX + k for k in keys]) if keys else []  # type: ignore[assignment]
+    )
+    out, gone = [], []
+    for key, raw in zip(keys, raws, strict=True):
+        if raw is None:
+            gone.append(key)
+            continue
+        req = json.loads(raw)
+        out.append((key, str(req["query"]), dict(req["body"])))
+    if gone:
+        conn.zrem(VIEWED_INDEX, *gone)
+    return out
+
+
+def forget(project_dir: Path, port: int, keys: list[str]) -> None:
+    """Drop remembered requests (Superset refused them)."""
+    if keys:
+        conn = redis_server.client(project_dir, port, db=redis_server.USER_DB)
+        conn.zrem(VIEWED_INDEX, *keys)
+        conn.delete(*[VIEWED_PREFIX + k for k in keys])
+
+
+def refresh_cache(
+    project_dir: Path,
+    url: str,
+    login: tuple[str, str],
+    port: int,
+    *,
+    budget: float = WARM_BUDGET,
+    threads: int = WARM_THREADS,
+) -> WarmResult:
+    """Empty the data cache, then replay the remembered chart-data requests with `force: true`.
+
+    Raises:
+        ServiceError: Redis runs but could not be emptied (cached numbers could be stale).
+    """
+    began = time.monotonic()
+    if not redis_server.flush_data(project_dir, port):
+        return WarmResult(False, 0, 0, 0, time.monotonic() - began)
+    try:
+        requests_ = remembered(project_dir, port)
+    except redis.RedisError as exc:
+        return WarmResult(True, 0, 0, 1, time.monotonic() - began,
+                          (f"reading the remembered chart queries failed: {exc}",))  # fmt: skip
+    local = threading.local()
+    deadline = began + budget
+
+    def replay(item: tuple[str, str, dict[str, Any]]) -> tuple[str, str | None]:
+        key, query, body = item
+        if time.monotonic() > deadline:
+            return "late", f"not warmed within {budget:.0f} s"
+        try:
+            if not hasattr(local, "client"):
+                local.client = SupersetClient(url, *login)
+            path = "/api/v1/chart/data" + (f"?{query}" if query else "")
+            local.client.request("POST", path, json={**body, "force": True})
+        except SupersetError as exc:
+            if " HTTP 4" in exc.message and " HTTP 401" not in exc.message:
+                return "dropped", None
+            return "failed", exc.message
+        except RunnerError as exc:
+            return "failed", exc.message
+        return "warmed", None
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="warm") as pool:
+        outcomes = list(pool.map(replay, requests_))
+    dropped = [item[0] for item, (kind, _) in zip(requests_, outcomes, strict=True)
+               if kind == "dropped"]  # fmt: skip
+    try:
+        forget(project_dir, port, dropped)
+    except redis.RedisError:
+        pass  # forgotten next time
+    errors = tuple(msg for kind, msg in outcomes if msg is not None)
+    return WarmResult(True, sum(kind == "warmed" for kind, _ in outcomes), len(dropped),
+                      len(errors), time.monotonic() - began, errors)  # fmt: skip

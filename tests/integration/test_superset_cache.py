@@ -1,0 +1,126 @@
+"""Superset's cache (Redis) never shows numbers older than the last build (no mocks).
+
+Real builds of a copy of the project (the shipped seeds, its own keyspace and dashboard slug)
+against the test stack's Superset, which caches chart data in the project's Redis. The copy's
+Superset target is not managed (the stack belongs to the project, not to the copy), so its build
+relies on the sync changing every dataset, which changes Superset's cache keys; the managed
+build's own step, emptying the cache and replaying remembered views, is then run on the same
+stack as `runner build` runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from runner.local import redis_server
+from runner.local.services import _refresh_cache
+from runner.superset.client import SupersetClient
+from runner.superset.warm import remembered
+from tests.conftest import ROOT
+from tests.integration import superset_fixtures
+from tests.integration.superset_fixtures import PROJECT_DIR, SupersetStack
+
+superset_cassandra = superset_fixtures.superset_cassandra
+superset_stack = superset_fixtures.superset_stack
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory: pytest.TempPathFactory, superset_stack: SupersetStack,
+         run_runner: Any) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """The copied project after one build on the seeds, synced to its own dashboard."""
+    keyspace = f"cache_{uuid.uuid4().hex[:8]}"
+    root = tmp_path_factory.mktemp("cache") / "project"
+    root.mkdir()
+    for name in ("runner_project.yml", "models", "macros", "dashboards", "seeds"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    (root / "tests" / "data").mkdir(parents=True)
+    board = root / "dashboards" / "onboarding.yml"
+    board.write_text(board.read_text().replace("slug: fintech-onboarding", f"slug: {keyspace}"))
+    cass, sup = superset_stack.cassandra, superset_stack.superset
+    (root / "profiles.yml").write_text(yaml.safe_dump({"fintech_onboarding": {
+        "target": "it", "outputs": {"it": {
+            "spark": {"master": "local[2]"},
+            "cassandra": {"hosts": cass.hosts, "port": cass.port, "keyspace": keyspace},
+            "superset": {"url": sup.url, "database_name": keyspace},
+        }}}}))  # fmt: skip
+    env = pytest.MonkeyPatch()  # the stack's Superset and Thrift logins, as for any remote one
+    for name, value in (("RUNNER_SUPERSET_USERNAME", superset_stack.login[0]),
+                        ("RUNNER_SUPERSET_PASSWORD", superset_stack.login[1]),
+                        ("RUNNER_THRIFT_USERNAME", superset_stack.thrift_login[0]),
+                        ("RUNNER_THRIFT_PASSWORD", superset_stack.thrift_login[1]),
+                        ("RUNNER_ENGINE", "process")):  # fmt: skip
+        env.setenv(name, value)
+    args = ["build", "--profiles-dir", str(root)]
+    result = run_runner(args, project_dir=root)
+    assert result.exit_code == 0, result.output
+    from cassandra.cluster import Cluster
+
+    cluster = Cluster(cass.hosts, port=cass.port)
+    yield {"project": root, "keyspace": keyspace, "args": args,
+           "session": cluster.connect(keyspace)}  # fmt: skip
+    cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+    cluster.shutdown()
+    env.undo()
+
+
+def _view(client: SupersetClient, chart_id: int) -> tuple[Any, bool]:
+    """One chart's first value as a dashboard viewer gets it (POST /api/v1/chart/data), and
+    whether it came from the cache."""
+    chart = client.request("GET", f"/api/v1/chart/{chart_id}")["result"]
+    body = json.loads(chart["query_context"])
+    body["form_data"]["slice_id"] = chart_id
+    out = client.request("POST", "/api/v1/chart/data", json=body)["result"][0]
+    return next(iter(out["data"][0].values())), bool(out["is_cached"])
+
+
+def _users(session: Any) -> int:
+    return len(list(session.execute("SELECT user_id FROM user_onboarding_metrics")))
+
+
+def test_a_rebuild_with_other_data_shows_its_numbers(
+    copy: dict[str, Any], superset_stack: SupersetStack, run_runner: Any
+) -> None:
+    client = SupersetClient.for_target(superset_stack.superset, superset_stack.login)
+    chart = client.dashboard_charts(copy["keyspace"])["Users in population"]
+    first, _ = _view(client, chart)
+    assert first == _users(copy["session"]) > 0
+    assert _view(client, chart) == (first, True)  # the second viewer: from the cache
+
+    # Other data: sellers only. The build writes the marts, its sync changes the datasets.
+    result = run_runner([*copy["args"], "--vars", "{segments: [2]}", "-s", "int_user_metrics+"],
+                        project_dir=copy["project"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sellers = _users(copy["session"])
+    assert 0 < sellers < first
+    assert _view(client, chart) == (sellers, False)  # new numbers, not the cached ones
+    assert _view(client, chart) == (sellers, True)
+
+
+def test_the_managed_build_step_empties_and_warms_the_cache(
+    copy: dict[str, Any], superset_stack: SupersetStack
+) -> None:
+    client = SupersetClient.for_target(superset_stack.superset, superset_stack.login)
+    chart = client.dashboard_charts(copy["keyspace"])["Users in population"]
+    value, _ = _view(client, chart)  # a viewer's request, remembered for the warm-up
+    port = superset_stack.superset.cache_port
+    assert any(body["form_data"].get("slice_id") == chart
+               for _, _, body in remembered(PROJECT_DIR, port))  # fmt: skip
+    data = redis_server.client(PROJECT_DIR, port)
+    assert int(data.dbsize()) > 0  # type: ignore[arg-type]
+    # what a managed `runner build` does once its sync is done
+    lines: list[str] = []
+    _refresh_cache(PROJECT_DIR, superset_stack.superset.url, superset_stack.login, port,
+                   lambda event: lines.append(str(getattr(event, "message", event))))
+    assert any("emptied and warmed" in line for line in lines), lines
+    assert not any("Warning" in line for line in lines), lines
+    assert _view(client, chart) == (value, True)  # the first viewer after it: cached, current
