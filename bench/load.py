@@ -133,23 +133,42 @@ class Viewer:
     """One logged-in user; `load` sends every request of the dashboard, 6 at a time."""
 
     def __init__(self, base: str, login: tuple[str, str]) -> None:
-        client = SupersetClient(base, *login)
-        self.base, self.headers = base, dict(client.session.headers)
-        self.cookies = client.session.cookies.get_dict()
+        self.base, self.login = base, login
+        self.lock, self.generation = threading.Lock(), 0
+        self._log_in()
         self.pool = ThreadPoolExecutor(BROWSER_SLOTS)
         self.local = threading.local()
         self.keep_data = False  # the mixed case compares rows; timed rounds do not parse them
 
-    def _one(self, req: Request, force: bool) -> dict[str, Any]:
-        if not hasattr(self.local, "session"):
+    def _log_in(self) -> None:
+        """A fresh token (Superset's expire after 15 min; a browser's session cookie does not)."""
+        client = SupersetClient(self.base, *self.login)
+        self.headers = dict(client.session.headers)
+        self.cookies = client.session.cookies.get_dict()
+        self.generation += 1
+
+    def _session(self) -> requests.Session:
+        if getattr(self.local, "generation", None) != self.generation:
             self.local.session = requests.Session()
             self.local.session.headers.update(self.headers)
             self.local.session.cookies.update(self.cookies)
+            self.local.generation = self.generation
+        return self.local.session
+
+    def _one(self, req: Request, force: bool) -> dict[str, Any]:
         path, body = req
         began = time.perf_counter()
         try:
-            resp = self.local.session.post(self.base + path, json={**body, "force": force},
-                                           timeout=TIMEOUT)  # fmt: skip
+            generation = self.generation
+            resp = self._session().post(self.base + path, json={**body, "force": force},
+                                        timeout=TIMEOUT)  # fmt: skip
+            if resp.status_code == 401:  # the token expired: log in again, as a browser is
+                with self.lock:
+                    if self.generation == generation:
+                        self._log_in()
+                began = time.perf_counter()
+                resp = self._session().post(self.base + path, json={**body, "force": force},
+                                            timeout=TIMEOUT)  # fmt: skip
             seconds = time.perf_counter() - began
             if resp.status_code != 200:
                 return {"s": seconds, "error": f"HTTP {resp.status_code}"}
@@ -228,6 +247,7 @@ def mixed(viewers: list[Viewer], reqs: list[Request], builds: list[list[str]],
         for t in threads:
             t.join()
         truth = viewers[0].load(reqs, force=True)["charts"]
+        assert not [c for c in truth if "error" in c], truth
         after = [ld for ld in loads if ld["started"] > ended]
         stale = sum(1 for ld in after for got, want in zip(ld["charts"], truth, strict=True)
                     if "error" not in got and got["data"] != want.get("data"))  # fmt: skip
@@ -236,6 +256,7 @@ def mixed(viewers: list[Viewer], reqs: list[Request], builds: list[list[str]],
         out.append({
             "build": " ".join(args), "exit_code": code, "build_seconds": round(ended - began, 1),
             "requests": len(charts), "errors": len(charts) - len(ok),
+            "error_kinds": sorted({c["error"] for c in charts if "error" in c}),
             "p50": round(statistics.median(ok), 3) if ok else None,
             "p95": round(pct(ok, 0.95), 3) if ok else None,
             "max": round(max(ok), 3) if ok else None,
@@ -260,8 +281,8 @@ def main() -> None:
     login = superset_server.admin_login(ROOT, target.superset)[0]
     reqs = capture(base, login, opts.slug)
     print(f"{len(reqs)} chart-data requests per dashboard load (captured from Chromium)")
-    counts = [int(n) for n in opts.viewers.split(",")]
-    viewers = [Viewer(base, login) for _ in range(max(counts + [20]))]
+    counts = [int(n) for n in opts.viewers.split(",") if n]
+    viewers = [Viewer(base, login) for _ in range(max([*counts, 0 if opts.no_mixed else 20]))]
     rows = []
     for n in counts:
         for state in ("after-build", "warm", "cold"):

@@ -3,7 +3,7 @@
 The scratch copy lives in `.runner/bench/project`, with services of its own, so a benchmark
 never touches the developer's `target/`, Cassandra, Thrift server or Superset (and nobody else's
 `runner down` stops it half-way): its `bench` target is `dev` on other ports (Cassandra 9542,
-Thrift 10500, Superset 8588) with keyspace and Superset database `fintech_bench`. Its
+Thrift 10500, Redis 6579, Superset 8588) with keyspace and Superset database `fintech_bench`. Its
 `.runner/` links to the project's jars and Superset venv, so nothing is installed twice.
 """
 
@@ -19,6 +19,7 @@ BENCH_NAME = "fintech_bench"
 CASSANDRA_PORT = 9542
 THRIFT_PORT = 10500
 SUPERSET_URL = "http://127.0.0.1:8588"
+REDIS_PORT = 6579  # the bench Superset's cache
 SHARED = ("cassandra/lib", "spark-jars", "spark-cds", "superset/venv")  # linked, not copied
 
 
@@ -62,7 +63,8 @@ def _write_profiles(root: Path, scratch: Path, profile: str) -> None:
     bench = copy.deepcopy(outputs["dev"])
     bench.setdefault("cassandra", {}).update(keyspace=BENCH_NAME, port=CASSANDRA_PORT)
     bench.setdefault("superset", {}).update(
-        database_name=BENCH_NAME, url=SUPERSET_URL, thrift_port=THRIFT_PORT
+        database_name=BENCH_NAME, url=SUPERSET_URL, thrift_port=THRIFT_PORT,
+        cache_port=REDIS_PORT,
     )
     wanted = {"bench": bench, "spark_only": outputs["spark_only"]}
     text = yaml.safe_dump({profile: {"target": "bench", "outputs": wanted}}, sort_keys=False)

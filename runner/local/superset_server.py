@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 APP = "superset.app:create_app()"
 # gunicorn: 3 processes x 4 threads (bench/load.py, 20 viewers: 3x4 served most charts/s; a
-# cached chart costs ~45 ms of CPU, so a third process keeps both cores busy while one waits).
+# cached chart costs ~49 ms of CPU, so a third process keeps both cores busy while one waits).
 WORKERS, THREADS = 3, 4
 ADMIN_PASSWORD_FILE = "superset-admin.password"
 
