@@ -95,6 +95,29 @@ class SupersetStack:
     thrift_login: tuple[str, str]
 
 
+def copy_project(stack: SupersetStack, root: Path, *, slug: str, keyspace: str,
+                 database_name: str, master: str = "local[1]") -> Path:
+    """The project's models, macros, dashboards and seeds in `root`, with a dashboard `slug` and a
+    target `it` on the stack's Cassandra (`keyspace`) and Superset (`database_name`)."""
+    import yaml
+
+    root.mkdir(parents=True)
+    for name in ("runner_project.yml", "models", "macros", "dashboards", "seeds"):
+        src = PROJECT_DIR / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    (root / "tests" / "data").mkdir(parents=True)
+    board = root / "dashboards" / "onboarding.yml"
+    board.write_text(board.read_text().replace("slug: fintech-onboarding", f"slug: {slug}"))
+    cass, sup = stack.cassandra, stack.superset
+    (root / "profiles.yml").write_text(yaml.safe_dump({"fintech_onboarding": {
+        "target": "it", "outputs": {"it": {
+            "spark": {"master": master},
+            "cassandra": {"hosts": cass.hosts, "port": cass.port, "keyspace": keyspace},
+            "superset": {"url": sup.url, "database_name": database_name},
+        }}}}))  # fmt: skip
+    return root
+
+
 def _rate(num: int, den: int) -> float | None:
     return num / den if den else None
 

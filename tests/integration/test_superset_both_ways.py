@@ -11,7 +11,6 @@ test_superset does.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from runner.cli import main
 from runner.superset.client import SupersetClient
 from runner.superset.sync import SyncResult, sync_dashboards
 from tests.integration import superset_fixtures
-from tests.integration.superset_fixtures import PROJECT_DIR, SupersetStack
+from tests.integration.superset_fixtures import SupersetStack
 
 superset_cassandra = superset_fixtures.superset_cassandra
 superset_marts = superset_fixtures.superset_marts
@@ -39,21 +38,10 @@ def project(
     tmp_path_factory: pytest.TempPathFactory, superset_stack: SupersetStack, superset_marts: str
 ) -> Path:
     """A copy of the project whose target `it` is the test Superset and keyspace."""
-    root = tmp_path_factory.mktemp("both") / "project"
-    root.mkdir()
-    for name in ("runner_project.yml", "models", "macros", "dashboards", "seeds"):
-        src = PROJECT_DIR / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
-    (root / "tests" / "data").mkdir(parents=True)
-    board = root / "dashboards" / "onboarding.yml"
-    board.write_text(board.read_text().replace("slug: fintech-onboarding", f"slug: {SLUG}"))
-    cass, sup = superset_stack.cassandra, superset_stack.superset
-    (root / "profiles.yml").write_text(yaml.safe_dump({"fintech_onboarding": {
-        "target": "it", "outputs": {"it": {
-            "spark": {"master": "local[1]"},
-            "cassandra": {"hosts": cass.hosts, "port": cass.port, "keyspace": superset_marts},
-            "superset": {"url": sup.url, "database_name": sup.database_name},
-        }}}}))  # fmt: skip
+    root = superset_fixtures.copy_project(
+        superset_stack, tmp_path_factory.mktemp("both") / "project", slug=SLUG,
+        keyspace=superset_marts, database_name=superset_stack.superset.database_name,
+    )
     return root
 
 

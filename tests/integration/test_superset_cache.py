@@ -11,19 +11,16 @@ stack as `runner build` runs it.
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from runner.local import redis_server
 from runner.local.services import _refresh_cache
 from runner.superset.client import SupersetClient
 from runner.superset.warm import remembered
-from tests.conftest import ROOT
 from tests.integration import superset_fixtures
 from tests.integration.superset_fixtures import PROJECT_DIR, SupersetStack
 
@@ -38,21 +35,10 @@ def copy(tmp_path_factory: pytest.TempPathFactory, superset_stack: SupersetStack
          run_runner: Any) -> Iterator[dict[str, Any]]:  # fmt: skip
     """The copied project after one build on the seeds, synced to its own dashboard."""
     keyspace = f"cache_{uuid.uuid4().hex[:8]}"
-    root = tmp_path_factory.mktemp("cache") / "project"
-    root.mkdir()
-    for name in ("runner_project.yml", "models", "macros", "dashboards", "seeds"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
-    (root / "tests" / "data").mkdir(parents=True)
-    board = root / "dashboards" / "onboarding.yml"
-    board.write_text(board.read_text().replace("slug: fintech-onboarding", f"slug: {keyspace}"))
-    cass, sup = superset_stack.cassandra, superset_stack.superset
-    (root / "profiles.yml").write_text(yaml.safe_dump({"fintech_onboarding": {
-        "target": "it", "outputs": {"it": {
-            "spark": {"master": "local[2]"},
-            "cassandra": {"hosts": cass.hosts, "port": cass.port, "keyspace": keyspace},
-            "superset": {"url": sup.url, "database_name": keyspace},
-        }}}}))  # fmt: skip
+    root = superset_fixtures.copy_project(
+        superset_stack, tmp_path_factory.mktemp("cache") / "project", slug=keyspace,
+        keyspace=keyspace, database_name=keyspace, master="local[2]",
+    )
     env = pytest.MonkeyPatch()  # the stack's Superset and Thrift logins, as for any remote one
     for name, value in (("RUNNER_SUPERSET_USERNAME", superset_stack.login[0]),
                         ("RUNNER_SUPERSET_PASSWORD", superset_stack.login[1]),
@@ -65,6 +51,7 @@ def copy(tmp_path_factory: pytest.TempPathFactory, superset_stack: SupersetStack
     assert result.exit_code == 0, result.output
     from cassandra.cluster import Cluster
 
+    cass = superset_stack.cassandra
     cluster = Cluster(cass.hosts, port=cass.port)
     yield {"project": root, "keyspace": keyspace, "args": args,
            "session": cluster.connect(keyspace)}  # fmt: skip
