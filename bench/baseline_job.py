@@ -87,13 +87,13 @@ def build_marts(spark, raw_dir: Path, out: Path) -> None:
                                               F.lit(False)))
     first = Window.partitionBy("user_id").orderBy(F.col("row_index").cast("long"))
     onboarding = (onboarding.withColumn("copy", F.row_number().over(first))
-                  .where("copy = 1").drop("copy"))
+                  .where("copy = 1").drop("copy").cache())  # read twice below
 
     rubro = (parsed(spark, raw_dir, "dim_users").where(F.col("rubro").isNotNull())
              .select("user_id").distinct().withColumn("has_rubro", F.lit(True)))
     transactions = (parsed(spark, raw_dir, "bt_users_transactions")
                     .where(F.col("transaction_dt").isNotNull())
-                    .join(onboarding.select("user_id", "first_login_dt"), "user_id"))
+                    .join(onboarding.select("user_id", "first_login_dt"), "user_id").cache())
 
     collection = F.col("type").isin(8, 9)
     segments = transactions.groupBy("user_id").agg(
@@ -215,23 +215,24 @@ def write_summaries(spark, metrics, out: Path) -> None:
 
 def parsed(spark, raw_dir: Path, table: str):
     """A CSV read as strings, typed; rows with a malformed record, a bad user id or a value that
-    does not parse are dropped."""
+    does not parse are dropped. One projection parses every value once, next to its text."""
     from pyspark.sql import functions as F
 
-    columns = COLUMNS[table]
+    columns, types = COLUMNS[table], TYPES[table]
     schema = ", ".join(f"`{c}` string" for c in [*columns, "_corrupt_record"])
     df = (spark.read.schema(schema).option("header", True).option("mode", "PERMISSIVE")
           .option("escape", '"').option("multiLine", table == "dim_users")
           .csv(str(raw_dir / f"{table}.csv")))
-    keep = F.col("_corrupt_record").isNull() & F.col("user_id").isNotNull()
-    out = df.withColumn("user_id", _text(F.col("user_id")))
-    keep = keep & F.coalesce(F.col("user_id").rlike(VARS["user_id_pattern"]), F.lit(False))
-    for column, kind in TYPES[table].items():
-        text = _text(F.col(column))
-        value = _parse(text, kind)
-        keep = keep & (text.isNull() | value.isNotNull())
-        out = out.withColumn(column, value)
-    return out.where(keep).drop("_corrupt_record")
+    texts = df.select("_corrupt_record", *[
+        _text(F.col(c)).alias(c) if c in types or c == "user_id" else F.col(c) for c in columns])
+    typed = texts.select("*", *[_parse(F.col(c), kind).alias(f"_typed_{c}")
+                                for c, kind in types.items()])
+    keep = F.col("_corrupt_record").isNull() & F.coalesce(
+        F.col("user_id").rlike(VARS["user_id_pattern"]), F.lit(False))
+    for column in types:
+        keep = keep & (F.col(column).isNull() | F.col(f"_typed_{column}").isNotNull())
+    return typed.where(keep).select(*[
+        F.col(f"_typed_{c}").alias(c) if c in types else F.col(c) for c in columns])
 
 
 def _nth(array: str, n: int):

@@ -9,9 +9,11 @@ compare: per size, interleaved, `--repeat` times each: the baseline job, `runner
     (RUNNER_ENGINE=process), wall time of the whole process and JVM peak RSS; medians and the
     ratios runner/baseline. Once per size, the baseline's marts are checked against the
     runner's (every shared column; floats to 1e-9).
-loop: the warm engine on the original data (`runner engine start -t spark_only`), a full
-    `runner build` in it, then `--loop-rounds` times: edit segment_summary.sql and
-    `runner build -s segment_summary` (upstream reused), and a full warm `runner build`.
+loop: the warm engine on the original data (`runner engine start -t spark_only`, or with
+    `--loop-target bench` the bench project's own Cassandra, Superset and Redis, the dashboard
+    opened once in Chromium), a full `runner build` in it, then `--loop-rounds` times: edit
+    segment_summary.sql and `runner build -s segment_summary` (upstream reused), and a full
+    warm `runner build`.
 incremental: tests/fixtures/incremental with `--incremental-days` days of generated
     transactions, a full build, then one new day appended, each in a process of its own.
 Figures go to bench/results/compare-<time>.json; the table is printed.
@@ -152,39 +154,75 @@ def compare_size(size: str, data: Path, project: Path, repeat: int) -> dict[str,
     }
 
 
-def everyday_loop(project: Path, data: Path, rounds: int) -> dict[str, Any]:
-    """The warm engine: first build, then edit one mart and build it, and full warm builds."""
+def everyday_loop(project: Path, data: Path, rounds: int, target: str) -> dict[str, Any]:
+    """The warm engine: first build, then edit one mart and build it, and full warm builds.
+
+    With the `bench` target (Cassandra, Superset and Redis of the bench project), the dashboard
+    is opened once in headless Chromium after the first build, so each build warms what a viewer
+    looked at, as it does for a team."""
     vars_ = json.dumps({"raw_dir": str(data)})
+    out: dict[str, Any] = {"target": target}
+    if target != "spark_only":
+        started = time.perf_counter()
+        runner(project, "up", "-t", target)
+        out["services_up_s"] = round(time.perf_counter() - started, 1)
     started = time.perf_counter()
-    runner(project, "engine", "start", "-t", "spark_only")
-    out: dict[str, Any] = {"engine_start_s": round(time.perf_counter() - started, 1)}
+    runner(project, "engine", "start", "-t", target)
+    out["engine_start_s"] = round(time.perf_counter() - started, 1)
     try:
-        first, _, _ = runner(project, "build", "-t", "spark_only", "--vars", vars_,
-                             engine="daemon")
+        first, _, _ = runner(project, "build", "-t", target, "--vars", vars_, engine="daemon")
         out["first_warm_build_s"] = round(first, 2)
+        if target != "spark_only":
+            out["dashboard_requests_viewed"] = _view_dashboard(project, target)
         mart = project / "models" / "marts" / "segment_summary.sql"
         original = mart.read_text()
-        loop, full = [], []
+        loop, full, lines = [], [], []
         try:
             for i in range(rounds):
                 mart.write_text(original + f"\n-- edit {i}\n")
-                wall, _, text = runner(project, "build", "-t", "spark_only", "-s",
-                                       "segment_summary", "--vars", vars_, engine="daemon")
+                wall, _, text = runner(project, "build", "-t", target, "-s", "segment_summary",
+                                       "--vars", vars_, engine="daemon")  # fmt: skip
                 if "Reused from the previous build" not in text:
                     log("  (upstream was not reused)")
+                lines = [line for line in text.splitlines() if "Superset" in line]
                 loop.append(wall)
-                wall, _, _ = runner(project, "build", "-t", "spark_only", "--vars", vars_,
-                                    engine="daemon")
+                wall, _, _ = runner(project, "build", "-t", target, "--vars", vars_,
+                                    engine="daemon")  # fmt: skip
                 full.append(wall)
                 log(f"  warm: build -s segment_summary {loop[-1]:.1f}s, full build {full[-1]:.1f}s")
         finally:
             mart.write_text(original)
         out |= {"edit_one_mart_build_s": loop, "full_warm_build_s": full,
-                "edit_one_mart_median_s": median(loop), "full_warm_median_s": median(full)}
+                "edit_one_mart_median_s": median(loop), "full_warm_median_s": median(full),
+                "edit_one_mart_superset_lines": lines}  # fmt: skip
     finally:
         runner(project, "engine", "stop")
+        if target != "spark_only":
+            runner(project, "down")
     out["load_1min"] = round(os.getloadavg()[0], 1)
     return out
+
+
+def _view_dashboard(project: Path, target: str) -> int:
+    """Open the bench dashboard once in headless Chromium (its requests are remembered)."""
+    from load import capture
+
+    from runner.config import load_project_config, load_target
+    from runner.local import superset_server
+
+    cfg = load_project_config(project)
+    settings = load_target(project, cfg.profile or cfg.name, target, project).superset
+    assert settings is not None
+    login = superset_server.admin_login(project, settings)[0]
+    slug = next(yaml_slug for yaml_slug in _slugs(project))
+    return len(capture(settings.url.rstrip("/"), login, slug))
+
+
+def _slugs(project: Path) -> list[str]:
+    import yaml
+
+    found = [yaml.safe_load(p.read_text()) for p in sorted((project / "dashboards").glob("*.yml"))]
+    return [spec["slug"] for spec in found if isinstance(spec, dict) and "slug" in spec]
 
 
 def incremental_day(folder: Path, days: int, users: int) -> dict[str, Any]:
@@ -230,6 +268,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--parts", default="compare,loop,incremental")
     parser.add_argument("--loop-rounds", type=int, default=3)
+    parser.add_argument("--loop-target", default="spark_only",
+                        help="spark_only, or bench: with Cassandra, Superset and Redis")
     parser.add_argument("--incremental-days", type=int, default=60)
     parser.add_argument("--incremental-users", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=None)
@@ -265,7 +305,8 @@ def main() -> int:
     if "loop" in parts:
         data = data_for("original") or data_for("1x")
         assert data is not None
-        report["everyday_loop"] = everyday_loop(project, data, args.loop_rounds)
+        report["everyday_loop"] = everyday_loop(project, data, args.loop_rounds,
+                                                 args.loop_target)
         save()
         log(f"loop: {json.dumps(report['everyday_loop'])}")
     if "incremental" in parts:

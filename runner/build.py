@@ -109,7 +109,6 @@ def run_build(
     phases: dict[str, float] = {}
     steps = plan_steps(cp, cfg.command)
     built = [s.name for s in steps if s.resource_type == ResourceType.MODEL]
-    uses_cassandra = any(cp.models[n].config.materialized == "cassandra" for n in built)
     results: list[NodeResult] = []
     failure: BaseException | None = None
     errors: list[str] = []
@@ -143,15 +142,29 @@ def run_build(
         )
         write_manifest(cp)
         artifacts.write_run_results(cp.project.target_dir, cfg, run)
-        if failure is not None:
-            raise failure
-        if uses_cassandra and cp.target.cassandra is not None and not run.interrupted:
+        written = written_marts(cp, run)
+        if written and failure is None and not run.interrupted:
             try:
                 services.record_build(cp.target, run, callback)
             except RunnerError as exc:
                 callback(Info(f"Warning: the build was not recorded in Cassandra: {exc.message}"))
-            services.marts_written(cp.project.dir, cp.target, callback)
+        if written:  # even a failed write may have changed rows
+            services.marts_written(cp.project.dir, cp.target, callback, written)
+        if failure is not None:
+            raise failure
     return run
+
+
+def written_marts(cp: CompiledProject, run: RunResult) -> frozenset[str]:
+    """The Cassandra tables a run wrote or began to write: its marts and `build_info`."""
+    if cp.target.cassandra is None:
+        return frozenset()
+    marts = {
+        r.name for r in run.results
+        if r.resource_type == ResourceType.MODEL and r.status != NodeStatus.SKIPPED
+        and cp.models[r.name].config.materialized == "cassandra"
+    }  # fmt: skip
+    return frozenset(marts | {services.BUILD_INFO}) if marts else frozenset()
 
 
 def _prepare(

@@ -15,7 +15,7 @@ import click
 from rich.markup import escape
 
 from runner import __version__, diff
-from runner.build import run_build
+from runner.build import run_build, written_marts
 from runner.chart_check import charts_reading
 from runner.commands.explore import diff_, docs, explain_user, show
 from runner.commands.lint import lint
@@ -112,7 +112,7 @@ def build(debug: bool, no_superset: bool, force: bool, **kwargs: Any) -> None:
     _cfg, cp, result = _execute("build", **kwargs)
     synced = True
     if cp.target.superset is not None and not no_superset:
-        synced = sync_superset(cp, force=force)
+        synced = sync_superset(cp, force=force, written=written_marts(cp, result))
     # The worst failure decides the exit code: a model error (1) is never hidden by a sync one (3).
     code = 1 if not result.success else (0 if synced else 3)
     if cp.target.cassandra is not None:

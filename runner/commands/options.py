@@ -93,10 +93,13 @@ def run_config(command: str, project_dir: Path, profiles_dir: Path | None, targe
     )
 
 
-def sync_superset(cp: CompiledProject, *, force: bool = False) -> bool:
-    """Sync dashboards after a build; False when Superset failed (the marts are written)."""
+def sync_superset(cp: CompiledProject, *, force: bool = False,
+                  written: frozenset[str] = frozenset()) -> bool:  # fmt: skip
+    """Sync dashboards after a build that wrote `written`; False when Superset failed (the
+    marts are written)."""
     try:
-        result = services.sync_dashboards(cp, render_event, force=force)
+        result = services.sync_dashboards(cp, render_event, force=force, written=written,
+                                          quick=True)
     except RunnerError as exc:
         print_error(str(exc))
         err_console.print("The marts were written; the Superset sync failed.")

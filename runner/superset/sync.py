@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -61,6 +61,8 @@ class SyncResult:
     updated: int
     deleted: int
     overwritten: tuple[ChartEdit, ...] = ()
+    dashboard_ids: tuple[int, ...] = ()
+    dataset_marts: dict[str, str] = field(default_factory=dict)  # dataset name -> mart
 
 
 @dataclass
@@ -141,12 +143,14 @@ def sync_dashboards(
         for name, ds in defs.datasets.items()
     }
     chart_ids: dict[str, int] = {}
-    dash_id, dash_url = 0, ""
+    dash_id, dash_url, dash_ids = 0, "", []
     for dash in defs.dashboards.values():
         dash_id, chart_ids = _sync_dashboard(client, ns, dash, defs, dataset_ids, tally)
+        dash_ids.append(dash_id)
         dash_url = f"{client.url}/superset/dashboard/{dash.slug}/"
     return SyncResult(dash_url, db_id, dataset_ids, chart_ids, dash_id, tally.created,
-                      tally.updated, tally.deleted, tuple(overwritten))  # fmt: skip
+                      tally.updated, tally.deleted, tuple(overwritten), tuple(dash_ids),
+                      {name: ds.mart for name, ds in defs.datasets.items()})  # fmt: skip
 
 
 def uri_with_login(uri: str, login: tuple[str, str]) -> str:

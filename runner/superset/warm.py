@@ -1,16 +1,18 @@
-"""Superset's chart-data cache after a build: emptied, then warmed with what viewers asked for.
+"""Superset's chart-data cache after a build: only what changed is dropped, then warmed.
 
-Chart data is cached in the project's Redis until a build changes the marts. No viewer sees
-numbers older than the last build once it ends, because:
+Chart data is cached in the project's Redis. No viewer sees numbers older than the last build
+once it ends, because:
 
-1. every `run`/`build` that wrote a mart empties the data cache as soon as the marts are in
-   Cassandra (`runner.local.services.marts_written`);
-2. the sync updates every dataset, and Superset's cache key includes the dataset's
-   `changed_on`: a chart query that started before the build and ends after it stores its rows
-   under a key no later request asks for;
-3. `refresh_cache`, the end of the sync, empties the data cache again and replays the chart-data
-   requests viewers made (remembered by `runner.local.superset_config`) with `force: true`, so
-   the first viewer after a build finds the new numbers cached.
+1. as soon as a `run`/`build` has written its marts, the datasets that read them are marked
+   changed in Superset (`sync_state.touch`): Superset's cache key includes a dataset's
+   `changed_on`, so their cached rows are never served again, while the other charts stay
+   cached. When that cannot be done (no record of a previous sync, Superset down), the whole
+   data cache is emptied instead (`runner.local.services.marts_written`);
+2. a full sync updates every dataset, which moves every cache key the same way;
+3. `refresh_cache`, the end of the sync, replays the chart-data requests viewers made
+   (remembered by `runner.local.superset_config`) with `force: true` — all of them after a
+   full sync, only those of the changed datasets otherwise — so the first viewer after a build
+   finds the new numbers cached.
 
 A request that fails while warming is reported, never fatal: that chart is only cold.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +81,19 @@ def remembered(project_dir: Path, port: int) -> list[tuple[str, str, dict[str, A
     return out
 
 
+def dataset_of(body: dict[str, Any]) -> int | None:
+    """The dataset id a chart-data request reads (`datasource` is {"id", "type"} or "12__table")."""
+    source = body.get("datasource") or (body.get("form_data") or {}).get("datasource")
+    if isinstance(source, dict):
+        source = source.get("id")
+    if isinstance(source, str):
+        source = source.split("__", 1)[0]
+    try:
+        return int(source) if source is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def forget(project_dir: Path, port: int, keys: list[str]) -> None:
     """Drop remembered requests (Superset refused them)."""
     if keys:
@@ -94,17 +110,23 @@ def refresh_cache(
     *,
     budget: float = WARM_BUDGET,
     threads: int = WARM_THREADS,
+    datasets: Collection[int] | None = None,
 ) -> WarmResult:
     """Empty the data cache, then replay the remembered chart-data requests with `force: true`.
+
+    With `datasets`, nothing is emptied and only the requests that read one of those datasets
+    are replayed: the others' cached rows are still current (`sync_state.touch`).
 
     Raises:
         ServiceError: Redis runs but could not be emptied (cached numbers could be stale).
     """
     began = time.monotonic()
-    if not redis_server.flush_data(project_dir, port):
+    if datasets is None and not redis_server.flush_data(project_dir, port):
         return WarmResult(False, 0, 0, 0, time.monotonic() - began)
     try:
         requests_ = remembered(project_dir, port)
+        if datasets is not None:
+            requests_ = [r for r in requests_ if dataset_of(r[2]) in set(datasets)]
     except redis.RedisError as exc:
         return WarmResult(True, 0, 0, 1, time.monotonic() - began,
                           (f"reading the remembered chart queries failed: {exc}",))  # fmt: skip

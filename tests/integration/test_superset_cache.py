@@ -19,6 +19,7 @@ import pytest
 
 from runner.local import redis_server
 from runner.local.services import _refresh_cache
+from runner.superset import sync_state
 from runner.superset.client import SupersetClient
 from runner.superset.warm import remembered
 from tests.integration import superset_fixtures
@@ -83,10 +84,12 @@ def test_a_rebuild_with_other_data_shows_its_numbers(
     assert first == _users(copy["session"]) > 0
     assert _view(client, chart) == (first, True)  # the second viewer: from the cache
 
-    # Other data: sellers only. The build writes the marts, its sync changes the datasets.
+    # Other data: sellers only. The build writes the marts; the dashboards did not change, so
+    # its sync only marks the written marts' datasets changed, which changes their cache keys.
     result = run_runner([*copy["args"], "--vars", "{segments: [2]}", "-s", "int_user_metrics+"],
                         project_dir=copy["project"])  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert "Superset: dashboards unchanged" in result.output, result.output
     sellers = _users(copy["session"])
     assert 0 < sellers < first
     assert _view(client, chart) == (sellers, False)  # new numbers, not the cached ones
@@ -111,3 +114,29 @@ def test_the_managed_build_step_empties_and_warms_the_cache(
     assert any("emptied and warmed" in line for line in lines), lines
     assert not any("Warning" in line for line in lines), lines
     assert _view(client, chart) == (value, True)  # the first viewer after it: cached, current
+
+
+def test_after_a_one_mart_build_only_its_charts_are_dropped_and_warmed(
+    copy: dict[str, Any], superset_stack: SupersetStack
+) -> None:
+    client = SupersetClient.for_target(superset_stack.superset, superset_stack.login)
+    charts = client.dashboard_charts(copy["keyspace"])
+    users, cohorts = charts["Users in population"], charts["Weekly cohorts"]
+    value, _ = _view(client, users)
+    cohort_value, _ = _view(client, cohorts)
+    assert _view(client, cohorts) == (cohort_value, True)
+    state = sync_state.load(sync_state.state_path(copy["project"], "it"))
+    assert state is not None  # the copy's first build made a full sync and kept its record
+    written = state.dataset_ids(frozenset({"user_onboarding_metrics"}))
+    cohort_datasets = state.dataset_ids(frozenset({"weekly_cohorts"}))
+    assert written and cohort_datasets and not set(written) & set(cohort_datasets)
+    # what a managed build does after writing user_onboarding_metrics, then at its sync's end
+    sync_state.touch(client, state, written)
+    lines: list[str] = []
+    _refresh_cache(PROJECT_DIR, superset_stack.superset.url, superset_stack.login,
+                   superset_stack.superset.cache_port,
+                   lambda event: lines.append(str(getattr(event, "message", event))),
+                   datasets=written)  # fmt: skip
+    assert any(f"warmed for {len(written)} datasets" in line for line in lines), lines
+    assert _view(client, users) == (value, True)  # replayed under the dataset's new cache key
+    assert _view(client, cohorts) == (cohort_value, True)  # never dropped
