@@ -28,6 +28,7 @@ from runner.paths import state_dir
 from runner.superset.client import SupersetClient, to_rison
 
 STATE_DIR = "superset-sync"
+MARK = "runner_marts_written_at"  # the key of a dataset's `extra` that `touch` sets
 _CODE = ("sync.py", "charts.py", "definitions.py", "sync_state.py")
 
 
@@ -110,21 +111,35 @@ def observe(client: SupersetClient, state: SyncState) -> Seen:
 
 
 def _datasets_changed_on(client: SupersetClient, database_id: int) -> dict[int, str]:
+    return {ds_id: str(row["changed_on_utc"])
+            for ds_id, row in _datasets(client, database_id, "changed_on_utc").items()}  # fmt: skip
+
+
+def _datasets(client: SupersetClient, database_id: int, *columns: str) -> dict[int, dict[str, Any]]:
+    """The database's datasets by id, each with `columns` (one request)."""
     query = {"filters": [{"col": "database", "opr": "rel_o_m", "value": database_id}],
-             "columns": ["id", "changed_on_utc"], "page_size": 100}  # fmt: skip
+             "columns": ["id", *columns], "page_size": 100}  # fmt: skip
     rows = client.request("GET", "/api/v1/dataset/", params={"q": to_rison(query)})["result"]
-    return {int(row["id"]): str(row["changed_on_utc"]) for row in rows}
+    return {int(row["id"]): row for row in rows}
 
 
 def touch(client: SupersetClient, state: SyncState, dataset_ids: list[int]) -> None:
     """Mark datasets as changed (their `changed_on` moves, so do their chart-data cache keys)
-    and record their new `changed_on` in `state`."""
+    and record their new `changed_on` in `state`.
+
+    The mark is a key of the dataset's `extra` JSON; its other keys (a certification, a warning
+    set in the UI) are kept."""
     if not dataset_ids:
         return
     stamp = datetime.now(UTC).isoformat(timespec="microseconds")
+    extras = _datasets(client, state.database_id, "extra")
     for ds_id in dataset_ids:
-        client.request("PUT", f"/api/v1/dataset/{ds_id}",
-                       json={"extra": json.dumps({"runner_marts_written_at": stamp})})  # fmt: skip
+        try:
+            extra = json.loads(extras.get(ds_id, {}).get("extra") or "{}")
+        except ValueError:
+            extra = {}
+        extra = (extra if isinstance(extra, dict) else {}) | {MARK: stamp}
+        client.request("PUT", f"/api/v1/dataset/{ds_id}", json={"extra": json.dumps(extra)})
     now = _datasets_changed_on(client, state.database_id)
     state.seen.datasets.update({k: now[k] for k in dataset_ids if k in now})
     state.touched = sorted(set(state.touched) | set(dataset_ids))
