@@ -37,7 +37,8 @@ from projects import prepare_project, write_many_models
 
 RUNNER = Path(sys.executable).with_name("runner")
 JAVA17 = "/usr/lib/jvm/java-17-openjdk-amd64"
-SUPERSET_SYNC = re.compile(r"Superset synced in ([\d.]+)s")
+SUPERSET_SYNC = re.compile(
+    r"Superset(?: synced|: dashboards unchanged, \d+ datasets marked changed) in ([\d.]+)s")
 LARGEST_MART = "user_onboarding_metrics"
 
 
