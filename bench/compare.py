@@ -176,7 +176,7 @@ def everyday_loop(project: Path, data: Path, rounds: int, target: str) -> dict[s
             out["dashboard_requests_viewed"] = _view_dashboard(project, target)
         mart = project / "models" / "marts" / "segment_summary.sql"
         original = mart.read_text()
-        loop, full, lines = [], [], []
+        loop, full, lines, profile = [], [], [], {}
         try:
             for i in range(rounds):
                 mart.write_text(original + f"\n-- edit {i}\n")
@@ -185,6 +185,7 @@ def everyday_loop(project: Path, data: Path, rounds: int, target: str) -> dict[s
                 if "Reused from the previous build" not in text:
                     log("  (upstream was not reused)")
                 lines = [line for line in text.splitlines() if "Superset" in line]
+                profile = _profile(project / "target" / "run_results.json")
                 loop.append(wall)
                 wall, _, _ = runner(project, "build", "-t", target, "--vars", vars_,
                                     engine="daemon")  # fmt: skip
@@ -194,13 +195,23 @@ def everyday_loop(project: Path, data: Path, rounds: int, target: str) -> dict[s
             mart.write_text(original)
         out |= {"edit_one_mart_build_s": loop, "full_warm_build_s": full,
                 "edit_one_mart_median_s": median(loop), "full_warm_median_s": median(full),
-                "edit_one_mart_superset_lines": lines}  # fmt: skip
+                "edit_one_mart_superset_lines": lines,
+                "edit_one_mart_profile": profile}  # fmt: skip
     finally:
         runner(project, "engine", "stop")
         if target != "spark_only":
             runner(project, "down")
     out["load_1min"] = round(os.getloadavg()[0], 1)
     return out
+
+
+def _profile(run_results: Path) -> dict[str, Any]:
+    """Where a build's time went: its phases and every node's seconds, slowest first."""
+    data = json.loads(run_results.read_text())
+    nodes = sorted(data["results"], key=lambda r: -r["execution_time"])
+    return {"elapsed_s": round(data["elapsed_time"], 2),
+            "phases_s": {k: round(v, 2) for k, v in data.get("phases", {}).items()},
+            "nodes_s": {r["unique_id"]: round(r["execution_time"], 2) for r in nodes}}
 
 
 def _view_dashboard(project: Path, target: str) -> int:
