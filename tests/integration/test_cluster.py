@@ -237,10 +237,25 @@ def assert_tables_match_marts(expected: dict[str, pd.DataFrame], level: str = "A
                 f"SELECT {', '.join(keys)} FROM {KEYSPACE}.{name}",
                 consistency_level=getattr(ConsistencyLevel, level), fetch_size=5000,
             )  # fmt: skip
-            stored = {tuple(map(repr, row)) for row in session.execute(query)}
+            stored = {tuple(map(repr, row)) for row in _read_all(session, query)}
             assert len(stored) == len(df), f"{name}: {len(stored)} rows in Cassandra, {len(df)}"
     finally:
         session.cluster.shutdown()
+
+
+def _read_all(session: Any, query: Any, within: float = 90) -> list[Any]:
+    """Every row of `query`. A node killed seconds ago stays alive to the coordinator until
+    gossip convicts it (10-30 s), and a read it routes there times out: read again meanwhile."""
+    from cassandra import OperationTimedOut, ReadTimeout, Unavailable
+
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return list(session.execute(query))
+        except (ReadTimeout, Unavailable, OperationTimedOut):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(3)
 
 
 def wait_hints_delivered(project: Path, timeout: float = 300) -> float:
