@@ -275,12 +275,7 @@ def sync_dashboards(
         sync_state.save(path, state)
         callback(Info(f"Superset: dashboards unchanged, {len(state.touched)} datasets marked "
                       f"changed in {time.perf_counter() - started:.1f}s"))  # fmt: skip
-        result = superset_sync.SyncResult(
-            state.dashboard_url, state.database_id,
-            {name: ds_id for name, (ds_id, _) in state.datasets.items()}, state.chart_ids,
-            state.dashboard_id, 0, 0, 0, (), tuple(state.dashboard_ids),
-            {name: mart for name, (_, mart) in state.datasets.items()},
-        )  # fmt: skip
+        result = state.result()
     else:
         sync_state.forget(path)
         result = superset_sync.sync_dashboards(
@@ -296,15 +291,7 @@ def sync_dashboards(
         for edit in result.overwritten:
             callback(Info(f"Overwrote a UI edit (--force): {edit.key}.{edit.field}"))
         callback(Info(f"Superset synced in {time.perf_counter() - started:.1f}s"))
-        state = sync_state.SyncState(
-            fingerprint=fingerprint, url=target.superset.url,
-            dashboard_url=result.dashboard_url, database_id=result.database_id,
-            dashboard_id=result.dashboard_id, dashboard_ids=list(result.dashboard_ids),
-            chart_ids=result.chart_ids,
-            datasets={name: (ds_id, result.dataset_marts[name])
-                      for name, ds_id in result.dataset_ids.items()},
-            seen=sync_state.Seen(), flushed=True,
-        )  # fmt: skip
+        state = sync_state.SyncState.after_full_sync(fingerprint, result)
         state.seen = sync_state.observe(client, state)
     if target.superset.managed and login is not None:
         _refresh_cache(cp.project.dir, target.superset.url, login, target.superset.cache_port,

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from runner.local.secret_files import write_private
 from runner.paths import state_dir
 from runner.superset.client import SupersetClient, to_rison
+from runner.superset.sync import SyncResult
 
 STATE_DIR = "superset-sync"
 MARK = "runner_marts_written_at"  # the key of a dataset's `extra` that `touch` sets
@@ -46,7 +47,6 @@ class SyncState(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     fingerprint: str
-    url: str
     dashboard_url: str
     database_id: int
     dashboard_id: int
@@ -56,6 +56,28 @@ class SyncState(BaseModel):
     seen: Seen
     touched: list[int] = []  # datasets marked changed and not warmed yet
     flushed: bool = False  # the whole data cache was emptied since the last warm-up
+
+    @classmethod
+    def after_full_sync(cls, fingerprint: str, result: SyncResult) -> SyncState:
+        """The record of a full sync; its `seen` is filled by `observe`, and the whole cache
+        counts as emptied (the sync changed every dataset)."""
+        return cls(
+            fingerprint=fingerprint, dashboard_url=result.dashboard_url,
+            database_id=result.database_id, dashboard_id=result.dashboard_id,
+            dashboard_ids=list(result.dashboard_ids), chart_ids=result.chart_ids,
+            datasets={name: (ds_id, result.dataset_marts[name])
+                      for name, ds_id in result.dataset_ids.items()},
+            seen=Seen(), flushed=True,
+        )  # fmt: skip
+
+    def result(self) -> SyncResult:
+        """What the last full sync left, as `sync_dashboards` returns it (nothing sent now)."""
+        return SyncResult(
+            self.dashboard_url, self.database_id,
+            {name: ds_id for name, (ds_id, _) in self.datasets.items()}, self.chart_ids,
+            self.dashboard_id, 0, 0, 0, (), tuple(self.dashboard_ids),
+            {name: mart for name, (_, mart) in self.datasets.items()},
+        )  # fmt: skip
 
     def dataset_ids(self, marts: set[str] | frozenset[str]) -> list[int]:
         """The datasets that read any of `marts`."""

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _state(**changes: object) -> sync_state.SyncState:
     base = dict(
-        fingerprint="f", url="http://127.0.0.1:8088", dashboard_url="u", database_id=1,
+        fingerprint="f", dashboard_url="u", database_id=1,
         dashboard_id=7, dashboard_ids=[7], chart_ids={"users": 11},
         datasets={"metrics": (3, "user_onboarding_metrics"), "summary": (4, "segment_summary"),
                   "summary_again": (5, "segment_summary"), "builds": (6, "build_info")},
@@ -102,3 +102,14 @@ def test_written_marts_are_the_cassandra_models_a_run_reached() -> None:
     assert written_marts(cp, run) == {"segment_summary", "weekly_cohorts", "build_info"}
     nothing = RunResult("run", now, now, [result("ab_test_results", NodeStatus.SKIPPED)], "dev")
     assert written_marts(cp, nothing) == frozenset()
+
+
+def test_a_quick_sync_returns_what_the_full_sync_left() -> None:
+    from runner.superset.sync import SyncResult
+
+    full = SyncResult("http://x/superset/dashboard/d/", 1, {"metrics": 3}, {"users": 11}, 7,
+                      20, 0, 0, (), (7,), {"metrics": "user_onboarding_metrics"})  # fmt: skip
+    state = sync_state.SyncState.after_full_sync("f", full)
+    assert state.flushed and state.dataset_ids(frozenset({"user_onboarding_metrics"})) == [3]
+    assert state.result() == SyncResult(full.dashboard_url, 1, {"metrics": 3}, {"users": 11}, 7,
+                                         0, 0, 0, (), (7,), full.dataset_marts)  # fmt: skip
