@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.cassandra.client import driver_errors, literal, open_session, quote
 from runner.errors import ConfigError, ServiceError
-from runner.local.secret_files import ensure_secret, generate_password, read_secret, write_private
+from runner.secret_files import ensure_secret, generate_password, read_secret, write_private
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session

@@ -9,55 +9,17 @@ process whose command line is still ours, and stop it by that PID, never by proc
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from runner.child_env import SECRET_ENV
 from runner.errors import ServiceError
-
-# Environment variables no service gets: anything named like a secret (RUNNER_CASSANDRA_PASSWORD,
-# a cloud key, ...). /proc/<pid>/environ of a child is readable by its owner for as long as it
-# runs, and a JVM copies its environment into every process it starts. pyspark's own gateway
-# variables are not secrets of ours and must stay.
-SECRET_ENV = re.compile(
-    r"^(?!PYSPARK_GATEWAY_).*(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY)", re.I
-)
-# What the build's Spark JVM must not get: the runner's own credentials. It keeps the rest
-# (e.g. AWS_SECRET_ACCESS_KEY, which Spark reads from its environment for s3a:// raw data).
-RUNNER_SECRET_ENV = re.compile(r"^RUNNER_.*(PASSWORD|SECRET|TOKEN)", re.I)
-
-
-def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child process: ours without secrets, plus `extra`.
-
-    Example:
-        >>> env = child_env({"JAVA_HOME": "/jdk", "RUNNER_SUPERSET_PASSWORD": "x"})
-        >>> env["JAVA_HOME"], "RUNNER_SUPERSET_PASSWORD" in env
-        ('/jdk', False)
-    """
-    env = {**os.environ, **(extra or {})}
-    return {k: v for k, v in env.items() if not SECRET_ENV.search(k)}
-
-
-@contextmanager
-def runner_secrets_out_of_environ() -> Iterator[None]:
-    """Remove the runner's secret variables from `os.environ` while a library starts a child.
-
-    pyspark launches its JVM with a copy of `os.environ` and no way to pass another one; the
-    variables come back when the block ends, for the runner's own later reads.
-    """
-    removed = {k: os.environ.pop(k) for k in list(os.environ) if RUNNER_SECRET_ENV.search(k)}
-    try:
-        yield
-    finally:
-        os.environ.update(removed)
 
 
 def open_log(path: Path, *, append: bool = True) -> BinaryIO:
@@ -76,7 +38,7 @@ def spawn(
     A new session keeps the process out of the caller's terminal, so Ctrl-C in the runner does
     not stop a service that later runs may reuse.
 
-    Secret variables are removed from `env` (see `child_env`); the log is the owner's only.
+    Secret variables are removed from `env` (`runner.child_env`); the log is the owner's only.
 
     Returns:
         The process, whose PID is now in `pid_file`.

@@ -30,20 +30,20 @@ from typing import BinaryIO
 
 import redis
 
+from runner.child_env import child_env
 from runner.errors import ServiceError
 from runner.local.processes import (
     LOOPBACK,
     ManagedProcess,
     ServiceInfo,
     ServiceStatus,
-    child_env,
     open_log,
     refuse_busy_port,
     tail,
     wait_ready,
 )
-from runner.local.secret_files import ensure_secret, secret_path, write_private
 from runner.paths import ensure_private_dir, state_dir, state_root
+from runner.secret_files import ensure_secret, secret_path, write_private
 
 PACKAGES = ("redis-server", "redis-tools", "libjemalloc2", "liblzf1")
 PASSWORD_FILE = "redis.password"

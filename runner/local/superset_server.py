@@ -25,23 +25,23 @@ from urllib.parse import urlsplit
 
 import requests
 
+from runner.child_env import child_env
 from runner.errors import ServiceError
 from runner.local.processes import (
     LOOPBACK,
     ManagedProcess,
     ServiceInfo,
     ServiceStatus,
-    child_env,
     open_log,
     refuse_busy_port,
     tail,
     wait_ready,
 )
 from runner.local.redis_server import password_file, redis_password
-from runner.local.secret_files import ensure_secret, secret_path, write_private
 from runner.local.superset_config import config_text
 from runner.local.superset_venv import SUPERSET_VERSION, ensure_superset_venv, superset_dir
 from runner.paths import ensure_private_dir, state_root
+from runner.secret_files import ensure_secret, secret_path, write_private
 from runner.superset.client import login_of
 
 if TYPE_CHECKING:

@@ -13,8 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from runner.child_env import child_env
 from runner.errors import ServiceError
-from runner.local.processes import child_env, open_log, tail
+from runner.local.processes import open_log, tail
 from runner.paths import ensure_private_dir, state_dir
 
 SUPERSET_VERSION = "6.1.0"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from runner.cassandra.connector import connector_spark_conf
+from runner.child_env import child_env
 from runner.errors import ServiceError
 from runner.java import find_java_home
 from runner.local.maven import ensure_connector_jars
@@ -38,12 +39,10 @@ from runner.local.processes import (
     ManagedProcess,
     ServiceInfo,
     ServiceStatus,
-    child_env,
     port_open,
     refuse_busy_port,
     wait_ready,
 )
-from runner.local.secret_files import ensure_secret, secret_path, write_private
 from runner.local.superset_venv import ensure_superset_venv
 from runner.local.thrift_guard import (
     AUTH_CLASS,
@@ -53,6 +52,7 @@ from runner.local.thrift_guard import (
     spark_home,
 )
 from runner.paths import ensure_private_dir, state_dir, state_root
+from runner.secret_files import ensure_secret, secret_path, write_private
 
 if TYPE_CHECKING:
     from runner.config import CassandraTarget, SupersetTarget

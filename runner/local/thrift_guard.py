@@ -18,9 +18,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from runner.child_env import child_env
 from runner.errors import ServiceError
 from runner.java import find_java_home
-from runner.local.processes import child_env
 from runner.paths import ensure_private_dir, state_dir
 
 TOOLS_DIR = Path(__file__).resolve().parents[2] / "tools"  # the runner repository's

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.child_env import runner_secrets_out_of_environ
 from runner.config import SparkTarget
 from runner.errors import ExecutionError, Location, ServiceError
 from runner.java import ensure_java_home
-from runner.local.processes import runner_secrets_out_of_environ
 from runner.spark.class_archive import java_options
 from runner.spark.master import check_master, check_registered, registration_watchdog
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from runner.local.secret_files import write_private
 from runner.paths import state_dir
+from runner.secret_files import write_private
 from runner.superset.client import SupersetClient, to_rison
 from runner.superset.sync import SyncResult
 

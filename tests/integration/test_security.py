@@ -27,9 +27,9 @@ from runner.cassandra.client import open_session
 from runner.config import CASSANDRA_PASSWORD_ENV, CASSANDRA_USER_ENV, CassandraTarget
 from runner.errors import ServiceError
 from runner.local import cassandra_node, cassandra_roles, superset_server, thrift
-from runner.local.secret_files import read_secret, write_private
 from runner.local.superset_venv import ensure_superset_venv
 from runner.paths import remove_tree, state_dir, state_root
+from runner.secret_files import read_secret, write_private
 from runner.superset.client import SupersetClient
 from runner.superset.sync import sync_dashboards
 from tests.integration import superset_fixtures

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from runner import child_env, secret_files
 from runner.config import CassandraTarget, SupersetTarget, Target
 from runner.errors import ConfigError
-from runner.local import processes, secret_files, superset_config, superset_server, thrift
+from runner.local import processes, superset_config, superset_server, thrift
 from runner.local.cassandra_roles import ensure_roles, reader_login
 from runner.local.services import _thrift_reader
 from runner.superset.client import login_of
@@ -62,7 +63,7 @@ def test_write_private_never_leaves_a_readable_file(tmp_path: Path):
 )
 def test_child_env_drops_secrets(monkeypatch: pytest.MonkeyPatch, name: str, kept: bool):
     monkeypatch.setenv(name, "value-1234")
-    assert (name in processes.child_env()) is kept
+    assert (name in child_env.child_env()) is kept
 
 
 def test_spawned_service_gets_no_secret_environment(
@@ -90,7 +91,7 @@ def test_spawned_service_gets_no_secret_environment(
 def test_runner_secrets_leave_environ_only_inside_the_block(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("RUNNER_CASSANDRA_PASSWORD", "p")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "k")  # the build's Spark may read raw data on S3
-    with processes.runner_secrets_out_of_environ():
+    with child_env.runner_secrets_out_of_environ():
         out = subprocess.run(["env"], capture_output=True, text=True, check=True).stdout
         assert "RUNNER_CASSANDRA_PASSWORD" not in out and "AWS_SECRET_ACCESS_KEY=k" in out
     assert os.environ["RUNNER_CASSANDRA_PASSWORD"] == "p"
