@@ -11,12 +11,13 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from runner.commands.debug_checks import run_checks
 from runner.commands.options import Exit, common_options, handle_errors
 from runner.config import Target, load_project_config, load_target
 from runner.console import console, log, render_event, scrub, set_secrets
 from runner.engine.lifecycle import engine_status, start_engine, stop_engine
 from runner.engine.protocol import choose_engine
-from runner.local import checks, services
+from runner.local import services
 
 
 def _target(project_dir: Path, profiles_dir: Path | None, target: str | None) -> Target:
@@ -31,7 +32,7 @@ def debug_(debug: bool, project_dir: Path, profiles_dir: Path | None, target: st
            vars_: str | None) -> None:
     """Check the project, the profile and the connections of the target."""
     ok = True
-    for name, passed, detail in checks.run_checks(project_dir, profiles_dir, target):
+    for name, passed, detail in run_checks(project_dir, profiles_dir, target):
         mark = "[green]OK[/green]" if passed else "[red]FAIL[/red]"
         console.print(f"  {name:<22} {mark}  {escape(scrub(detail))}")
         ok = ok and passed
