@@ -11,7 +11,7 @@ browser's connections per host). Per state and viewer count: per-chart latency p
 errors, whole-dashboard load time, throughput.
 
 States:
-  after-build  the cache as a build leaves it: emptied, then warmed (runner.superset.warm)
+  after-build  the cache as a build leaves it: emptied, then warmed (runner.local.superset_cache)
   warm         the same requests again, cache filled
   cold         cache emptied and not warmed (what `runner run` or a restarted Redis leaves)
 Mixed: 20 viewers load the dashboard in a loop while `runner build` runs twice (sellers only,
@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT))
 
 from runner.config import load_project_config, load_target  # noqa: E402
 from runner.local import redis_server, superset_server  # noqa: E402
+from runner.local.superset_cache import refresh_cache  # noqa: E402
 from runner.superset.client import SupersetClient  # noqa: E402
-from runner.superset.warm import refresh_cache  # noqa: E402
 from tests.integration.superset_fixtures import (  # noqa: E402
     _free_port,
     _login_cookie,

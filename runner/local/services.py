@@ -33,12 +33,13 @@ from runner.local import (
     thrift,
     thrift_guard,
 )
+from runner.local import superset_cache as warm
 from runner.local.cassandra_roles import reader_login
 from runner.paths import ensure_private_dir, state_dir, state_root
 from runner.results import Callback, Info, NodeStatus, ResourceType, RunResult
 from runner.spark import class_archive
 from runner.superset import sync as superset_sync
-from runner.superset import sync_state, warm
+from runner.superset import sync_state
 from runner.superset.client import SupersetClient
 
 if TYPE_CHECKING:

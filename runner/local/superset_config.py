@@ -8,8 +8,8 @@ miss (logged), never a failed chart.
 
 Every chart-data request a browser makes (`POST /api/v1/chart/data`, not forced) is remembered
 in `USER_DB` (`VIEWED_INDEX`, `VIEWED_PREFIX` + sha256 of the request; at most `VIEWED_MAX`,
-30 days): after a build, `runner.superset.warm` replays them so the first viewer finds the
-cache filled with the new numbers.
+30 days): after a build, `runner.local.superset_cache` replays them so the first viewer finds
+the cache filled with the new numbers.
 """
 
 from __future__ import annotations

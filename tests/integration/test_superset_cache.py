@@ -19,9 +19,9 @@ import pytest
 
 from runner.local import redis_server
 from runner.local.services import _refresh_cache
+from runner.local.superset_cache import remembered
 from runner.superset import sync_state
 from runner.superset.client import SupersetClient
-from runner.superset.warm import remembered
 from tests.integration import superset_fixtures
 from tests.integration.superset_fixtures import PROJECT_DIR, SupersetStack
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from runner.build import written_marts
 from runner.compile import compile_project
 from runner.config import RunConfig
+from runner.local.superset_cache import dataset_of
 from runner.results import NodeResult, NodeStatus, ResourceType, RunResult
 from runner.superset import sync_state
-from runner.superset.warm import dataset_of
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""Superset's chart-data cache after a build: only what changed is dropped, then warmed.
+"""The managed Superset's chart cache after a build: what changed is dropped, then warmed.
 
 Chart data is cached in the project's Redis. No viewer sees numbers older than the last build
 once it ends, because:
@@ -15,6 +15,10 @@ once it ends, because:
    finds the new numbers cached.
 
 A request that fails while warming is reported, never fatal: that chart is only cold.
+
+Only a managed Superset has this cache: the project's Redis (`runner.local.redis_server`), which
+the config of `runner.local.superset_config` fills, so the warm-up lives beside them; it
+reaches Superset through `runner.superset.client` like any client.
 """
 
 from __future__ import annotations
