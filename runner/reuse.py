@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner import __version__
+from runner.spark.fingerprint_file import stored_fingerprint
 from runner.spark.sources import source_file
 
 if TYPE_CHECKING:
     from runner.compile import CompiledProject
 
-FINGERPRINT_FILE = "_fingerprint.json"  # Spark skips files starting with "_" when it reads
 EDGE_BYTES = 64 * 1024
 
 
@@ -97,22 +97,6 @@ def model_fingerprints(cp: CompiledProject) -> dict[str, str]:
 def persisted_dir(cp: CompiledProject) -> Path:
     """`<target>/persisted`, where `persist: true` models keep their rows."""
     return cp.project.target_dir / "persisted"
-
-
-def stored_fingerprint(folder: Path) -> str | None:
-    """The fingerprint a complete persisted folder was written with; None if there is none."""
-    if not (folder / "_SUCCESS").exists():
-        return None
-    try:
-        value = json.loads((folder / FINGERPRINT_FILE).read_text()).get("fingerprint")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
-
-
-def fingerprint_text(fingerprint: str) -> str:
-    """The content of a `_fingerprint.json`."""
-    return json.dumps({"fingerprint": fingerprint}) + "\n"
 
 
 def plan_inputs(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from runner.config import Target
 from runner.errors import Location, MaterializationError
-from runner.reuse import FINGERPRINT_FILE, fingerprint_text
+from runner.spark.fingerprint_file import FINGERPRINT_FILE, fingerprint_text
 from runner.templating import this_relation
 
 if TYPE_CHECKING:

@@ -9,15 +9,8 @@ import pytest
 
 from runner.compile import compile_project
 from runner.config import RunConfig
-from runner.reuse import (
-    FINGERPRINT_FILE,
-    InputKind,
-    file_fingerprint,
-    fingerprint_text,
-    model_fingerprints,
-    plan_inputs,
-    stored_fingerprint,
-)
+from runner.reuse import InputKind, file_fingerprint, model_fingerprints, plan_inputs
+from runner.spark.fingerprint_file import FINGERPRINT_FILE, fingerprint_text, stored_fingerprint
 
 FILES = {
     "models/sources.yml": (
