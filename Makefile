@@ -21,8 +21,9 @@ demo: setup  ## The main job: local Cassandra + Superset, build every model, syn
 test: setup check  ## The whole test suite (what CI runs): static checks, then pytest
 	$(BIN)/python -m pytest
 
-check: $(BIN)/runner  ## Static gates: ruff and mypy on runner/, runner lint (doctests run in pytest)
+check: $(BIN)/runner  ## Static gates: ruff, the import layers and mypy on runner/, runner lint (doctests run in pytest)
 	$(BIN)/ruff check runner
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/runner lint
 
