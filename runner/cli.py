@@ -14,7 +14,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from runner import __version__, diff
+from runner import __version__
 from runner.build import run_build, written_marts
 from runner.chart_check import charts_reading
 from runner.commands.explore import diff_, docs, explain_user, show
@@ -33,6 +33,7 @@ from runner.compile import CompiledProject, compile_project, write_manifest
 from runner.config import RunConfig, load_project_config
 from runner.console import err_console, log, print_summary, render_event, set_secrets
 from runner.errors import RunnerError
+from runner.explore import diff
 from runner.generate import generate_dataset
 from runner.lock import project_lock
 from runner.paths import check_target_path, remove_tree

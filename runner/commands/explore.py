@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from runner import diff, explain, preview
 from runner.commands.options import common_options, handle_errors, run_config, selection_options
 from runner.compile import compile_project
 from runner.config import load_project_config
@@ -18,7 +17,8 @@ from runner.console import console, log
 from runner.docs.serve import serve as serve_docs
 from runner.docs.site import generate_site
 from runner.errors import RunnerError
-from runner.report_tables import render_diffs, render_explanation, render_preview
+from runner.explore import diff, explain, preview
+from runner.explore.tables import render_diffs, render_explanation, render_preview
 
 
 @click.command()

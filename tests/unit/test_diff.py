@@ -1,4 +1,4 @@
-"""runner.diff on small frames: pairing by key, schema changes, equal shares, analyst wording."""
+"""explore.diff on small frames: pairing by key, schema changes, equal shares, analyst wording."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from runner.arrow_equal import arrays_equal
-from runner.diff import DiffState, MartDiff, SchemaChange, diff_tables, summary_line, to_json
-from runner.diff_words import format_change
+from runner.explore.arrow_equal import arrays_equal
+from runner.explore.diff import (
+    DiffState,
+    MartDiff,
+    SchemaChange,
+    diff_tables,
+    summary_line,
+    to_json,
+)
+from runner.explore.words import format_change
 
 SUMMARY = pd.DataFrame({
     "segment_name": ["individuals", "sellers", "all"],

@@ -20,11 +20,11 @@ import pandas as pd  # type: ignore[import-untyped]
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from runner.arrow_equal import arrays_equal, combine
 from runner.compile import CompiledProject
-from runner.diff_words import format_change
 from runner.errors import RunnerError
-from runner.preview import jsonable
+from runner.explore.arrow_equal import arrays_equal, combine
+from runner.explore.preview import jsonable
+from runner.explore.words import format_change
 from runner.results import NodeStatus, ResourceType, RunResult
 from runner.spark.materializations import previous_copy
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from runner.build import register_inputs
 from runner.compile import CompiledProject
 from runner.config import ModelConfig
-from runner.diff_words import plain
 from runner.errors import ExecutionError, RunnerError
+from runner.explore.words import plain
 from runner.spark.session import create_session, run_sql, to_execution_error
 from runner.spark.sources import input_bytes
 from runner.sql import check_syntax

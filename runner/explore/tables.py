@@ -1,6 +1,6 @@
 """How the CLI shows previews, mart diffs and user explanations as Rich tables.
 
-The core (`runner.preview`, `runner.diff`, `runner.explain`) returns data; only this module and
+The tools (`preview`, `diff`, `explain` beside it) return data; only this module and
 `runner.console` know Rich.
 """
 
@@ -13,9 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from runner.diff import DiffState, MartDiff, summary_line
-from runner.explain import MAX_ROWS, Explanation, NodeRows
-from runner.preview import Preview, format_cell
+from runner.explore.diff import DiffState, MartDiff, summary_line
+from runner.explore.explain import MAX_ROWS, Explanation, NodeRows
+from runner.explore.preview import Preview, format_cell
 
 TRANSPOSE_COLUMNS = 8  # wider rows read better as one line per column
 TRANSPOSE_ROWS = 4

@@ -23,9 +23,9 @@ import sqlglot
 from sqlglot import exp
 
 from runner.compile import CompiledProject
-from runner.diff import TABLE_LIKE, mart_key
 from runner.errors import ExecutionError, RunnerError
-from runner.preview import Preview, format_cell, jsonable, to_python
+from runner.explore.diff import TABLE_LIKE, mart_key
+from runner.explore.preview import Preview, format_cell, jsonable, to_python
 from runner.spark.materializations import register_existing
 from runner.spark.session import run_sql, to_execution_error
 from runner.spark.sources import CORRUPT_COLUMN, register_source
