@@ -267,7 +267,7 @@ def _matches(atom: Atom, info: NodeInfo, state: StatePredicate | None, key: str)
         if atom.value not in TEST_TYPES:
             raise SelectionError(
                 f"unknown test type 'test_type:{atom.value}'",
-                hint="test_type:generic (YAML tests), test_type:singular (tests/*.sql) or "
+                hint="test_type:generic (YAML tests), test_type:singular (.sql tests) or "
                 "test_type:unit (unit_tests:)",
             )
         return info.test_type == atom.value
