@@ -4,9 +4,10 @@ Carries `metadata.schema_version`; fields are only ever added within a version.
 
 run_results.json:
   {metadata: {schema_version, runner_version, target}, args: {command, select, exclude, vars,
-   full_refresh, fail_fast, store_failures, target, ...}, started_at, finished_at, elapsed_time,
-   success, interrupted, signal (SIGINT | SIGTERM | null), errors (failures outside any node,
-   e.g. a service that died), phases: {name: seconds}, results: [result]}
+   full_refresh, fail_fast, store_failures, indirect_selection, target, ...}, started_at,
+   finished_at, elapsed_time, success, interrupted, signal (SIGINT | SIGTERM | null), errors
+   (failures outside any node, e.g. a service that died), phases: {name: seconds},
+   results: [result]}
   One result per node the command planned, in run order:
   {unique_id, resource_type, status, message, execution_time, rows_affected, materialized,
    timing, failures}
@@ -53,7 +54,9 @@ def run_results(cfg: RunConfig, run: RunResult) -> dict[str, Any]:
                      "target": run.target},
         "args": {"command": cfg.command, "select": list(cfg.select), "exclude": list(cfg.exclude),
                  "vars": cfg.vars, "full_refresh": cfg.full_refresh, "fail_fast": cfg.fail_fast,
-                 "store_failures": cfg.store_failures, "target": cfg.target_name, **cfg.args},
+                 "store_failures": cfg.store_failures,
+                 "indirect_selection": cfg.indirect_selection, "target": cfg.target_name,
+                 **cfg.args},
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat(),
         "elapsed_time": (run.finished_at - run.started_at).total_seconds(),

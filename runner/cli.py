@@ -23,6 +23,7 @@ from runner.commands.options import (
     Exit,
     common_options,
     handle_errors,
+    indirect_selection_option,
     run_config,
     selection_options,
     sync_superset,
@@ -101,6 +102,7 @@ def run(debug: bool, **kwargs: Any) -> None:
 @main.command()
 @common_options
 @selection_options
+@indirect_selection_option
 @click.option("--full-refresh", is_flag=True, help="Drop and recreate Cassandra tables")
 @click.option("--fail-fast", "-x", is_flag=True, help="Stop at the first error")
 @click.option("--store-failures", is_flag=True,
@@ -131,6 +133,7 @@ def build(debug: bool, no_superset: bool, force: bool, **kwargs: Any) -> None:
 @main.command(name="test")
 @common_options
 @selection_options
+@indirect_selection_option
 @click.option("--fail-fast", "-x", is_flag=True, help="Stop at the first failure")
 @click.option("--store-failures", is_flag=True,
               help="Keep the failing rows of each test under target/test_failures/")
@@ -181,6 +184,7 @@ def compile_(debug: bool, **kwargs: Any) -> None:
 @main.command(name="ls")
 @common_options
 @selection_options
+@indirect_selection_option
 @click.option("--output", type=click.Choice(["name", "path", "json"]), default="name")
 @click.option("--resource-type", type=click.Choice(["model", "test", "chart", "all"]),
               default="model", show_default=True,

@@ -9,8 +9,8 @@ from pathlib import Path
 from runner import manifest
 from runner.chart_check import check_dashboards
 from runner.config import RunConfig, Target, load_target
-from runner.datatests.collect import DataTest, collect_tests, select_tests
-from runner.datatests.unit import UnitTest, collect_unit_tests, select_unit_tests
+from runner.datatests.collect import DataTest, collect_tests
+from runner.datatests.unit import UnitTest, collect_unit_tests
 from runner.errors import CompilationError, CycleError, Location
 from runner.graph import CycleFound, Graph
 from runner.project import Project, load_project
@@ -48,22 +48,17 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
     compiled = {n: c for n, c in compiled.items() if c.config.enabled}
     _check_enabled_refs(compiled)
     graph = _build_graph(compiled)
-    infos = {
-        n: NodeInfo(n, m.path.as_posix(), tuple(m.config.tags), m.config.model_dump())
-        for n, m in compiled.items()
-    }
     tests = collect_tests(project, renderer, compiled)
-    state = None
-    modified_tests = None
-    if cfg.state_path is not None:
-        state = manifest.state_predicate(cfg.state_path, project, compiled, tests)
-        modified_tests = {n for n, t in tests.items() if state(t.unique_id, "modified")}
-    selected = select(graph, infos, cfg.select, cfg.exclude, state=state)
-    selected_tests = select_tests(tests, selected, cfg.select, cfg.exclude, modified=modified_tests)
     units = collect_unit_tests(project, renderer, compiled)
-    selected_units = select_unit_tests(
-        units, cfg.select, cfg.exclude, lambda spec: set(select(graph, infos, [spec], state=state))
-    )
+    nodes = selector_nodes(compiled, tests, units)
+    state = None
+    if cfg.state_path is not None:
+        state = manifest.state_predicate(cfg.state_path, project, compiled, tests, units)
+    keys = select(graph, nodes, cfg.select, cfg.exclude, state=state,
+                  indirect_selection=cfg.indirect_selection)
+    selected = [k for k in keys if nodes[k].test_type is None]
+    selected_tests = [nodes[k].name for k in keys if nodes[k].test_type in ("generic", "singular")]
+    selected_units = [nodes[k].name for k in keys if nodes[k].test_type == "unit"]
     if check_sql:
         errors = check_all([(compiled[n], project.models[n].raw_sql) for n in selected])
         if len(errors) == 1:
@@ -80,6 +75,26 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
         project, target, typed_vars, compiled, graph, selected, tests, selected_tests, units,
         selected_units,
     )
+
+
+def selector_nodes(
+    models: dict[str, CompiledModel], tests: dict[str, DataTest], units: dict[str, UnitTest]
+) -> dict[str, NodeInfo]:
+    """What the selector sees: each model by name, each test by unique id under its models."""
+    nodes = {
+        n: NodeInfo(n, m.path.as_posix(), tuple(m.config.tags), m.config.model_dump())
+        for n, m in models.items()
+    }
+    for t in tests.values():
+        config = {"severity": t.severity, "where": t.where, "store_failures": t.store_failures}
+        nodes[t.unique_id] = NodeInfo(
+            t.name, t.path.as_posix(), t.tags, config,
+            test_type="singular" if t.kind == "singular" else "generic", depends_on=t.refs,
+        )
+    for u in units.values():
+        nodes[u.unique_id] = NodeInfo(u.name, u.path.as_posix(), u.tags, test_type="unit",
+                                      depends_on=(u.model,))
+    return nodes
 
 
 def _built_tables(project: Project) -> set[str]:
@@ -131,4 +146,4 @@ def _write_compiled(
 
 def write_manifest(cp: CompiledProject) -> Path:
     """Write `<target>/manifest.json` of a compiled project; returns its path."""
-    return manifest.write_manifest(cp.project, cp.models, cp.tests)
+    return manifest.write_manifest(cp.project, cp.models, cp.tests, cp.unit_tests)

@@ -376,5 +376,6 @@ class RunConfig:
     fail_fast: bool = False
     store_failures: bool = False
     state_path: Path | None = None
+    indirect_selection: str = "eager"  # which tests come with the selected models (dbt's)
     command: str = "build"
     args: dict[str, Any] = field(default_factory=dict)

@@ -4,7 +4,7 @@ Carries `metadata.schema_version`; fields are only ever added within a version.
 
   {metadata: {schema_version, runner_version, project_name},
    nodes: {unique_id: node}, sources: {unique_id: {source_name, name, file, description,
-   columns}}, macros: {name: {path, checksum}}}
+   columns}}, macros: {name: {path, checksum}}, unit_tests: {unique_id: unit test}}
   A model node, unique_id `model.<name>`: {name, resource_type: "model", path,
     original_file_path, compiled_path, fqn, depends_on: {nodes, sources, macros}, config, tags,
     description, columns: {name: {name, description, data_type}}, checksum: {name, checksum},
@@ -13,7 +13,10 @@ Carries `metadata.schema_version`; fields are only ever added within a version.
     compiled_path, depends_on: {nodes, sources, macros}, attached_node (the model a generic test
     is declared on, else null), column_name, test_metadata: {name, kwargs} (generic tests; null
     for singular ones), config: {severity: "error"|"warn", where, store_failures}, checksum,
-    config_checksum}
+    config_checksum, tags}
+  A unit test (in `unit_tests`, as in dbt), unique_id `unit_test.<name>`: {name,
+    resource_type: "unit_test", path, original_file_path, compiled_path, model, depends_on:
+    {nodes}, tags, checksum (of the model's SQL on the given rows, the given and expected rows)}
   depends_on.macros lists the macros a node's template calls, directly or through other macros.
 """
 
@@ -35,6 +38,7 @@ from runner.project import Project
 
 if TYPE_CHECKING:
     from runner.datatests.collect import DataTest
+    from runner.datatests.unit import UnitTest
     from runner.templating import CompiledModel
 
 MANIFEST_SCHEMA = "runner/manifest/v1"
@@ -106,6 +110,7 @@ def build_manifest(
     project: Project,
     models: dict[str, CompiledModel],
     tests: dict[str, DataTest] | None = None,
+    unit_tests: dict[str, UnitTest] | None = None,
 ) -> dict[str, Any]:
     index = macro_index(project)
     calls = macro_calls(project)
@@ -150,6 +155,8 @@ def build_manifest(
         "nodes": nodes,
         "sources": sources,
         "macros": {n: {"path": p, "checksum": c} for n, (p, c) in sorted(index.items())},
+        "unit_tests": {u.unique_id: _unit_test_node(u)
+                       for _, u in sorted((unit_tests or {}).items())},
     }
 
 
@@ -178,16 +185,44 @@ def _test_node(project: Project, test: DataTest, calls: dict[str, set[str]]) -> 
         },
         "config": config,
         "checksum": {"name": "sha256", "checksum": checksum(test.sql)},
-        "config_checksum": checksum(json.dumps(config, sort_keys=True, default=str)),
+        # tags count only when set, so a manifest from before tests had tags still compares
+        "config_checksum": checksum(json.dumps(
+            {**config, "tags": list(test.tags)} if test.tags else config, sort_keys=True,
+            default=str,
+        )),
+        "tags": list(test.tags),
+    }
+
+
+def _unit_test_node(test: UnitTest) -> dict[str, Any]:
+    definition = {
+        "sql": test.compiled.sql,
+        "given": [[g.input, [dict(r.values) for r in g.rows]] for g in test.given],
+        "expect": [dict(r.values) for r in test.expect],
+    }
+    return {
+        "name": test.name,
+        "resource_type": "unit_test",
+        "path": test.path.as_posix(),
+        "original_file_path": test.path.as_posix(),
+        "compiled_path": test.compiled.compiled_path,
+        "model": test.model,
+        "depends_on": {"nodes": [f"model.{test.model}"]},
+        "tags": list(test.tags),
+        "checksum": {"name": "sha256",
+                     "checksum": checksum(json.dumps(definition, sort_keys=True, default=str))},
     }
 
 def write_manifest(
-    project: Project, models: dict[str, CompiledModel], tests: dict[str, DataTest]
+    project: Project,
+    models: dict[str, CompiledModel],
+    tests: dict[str, DataTest],
+    unit_tests: dict[str, UnitTest] | None = None,
 ) -> Path:
     """Write `<target>/manifest.json`; returns its path."""
     out = project.target_dir
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "manifest.json", build_manifest(project, models, tests))
+    write_json(out / "manifest.json", build_manifest(project, models, tests, unit_tests))
     return out / "manifest.json"
 
 
@@ -196,23 +231,31 @@ def state_predicate(
     project: Project,
     models: dict[str, CompiledModel],
     tests: dict[str, DataTest] | None = None,
+    unit_tests: dict[str, UnitTest] | None = None,
 ) -> Callable[[str, str], bool]:
     """Compare the project with a saved manifest: `state:modified` / `state:new`.
 
     A node is modified when its file (SQL), its merged config (config(), YAML or project file)
     or a macro it calls (directly or through other macros) differs from the saved manifest, or
-    when the saved manifest does not have it. The predicate takes a model name or a unique id.
+    when the saved manifest does not have it. A test is also modified when its model is (the
+    model a generic test is declared on, the models a singular test reads, the model a unit test
+    runs). The predicate takes a model name or a unique id (`test.<name>`,
+    `unit_test.<name>`). A saved manifest from before unit tests were recorded has no
+    `unit_tests`: then a unit test follows its model only.
     """
     path = state_path / "manifest.json" if state_path.is_dir() else state_path
     old = load_json(path)
-    old_nodes = old.get("nodes", {})
+    old_nodes = {**old.get("nodes", {}), **(old.get("unit_tests") or {})}
     old_macros = {n: m["checksum"] for n, m in old.get("macros", {}).items()}
-    current = build_manifest(project, models, tests)
+    current = build_manifest(project, models, tests, unit_tests)
+    nodes = {**current["nodes"], **current["unit_tests"]}
     cur_macros = {n: m["checksum"] for n, m in current["macros"].items()}
+    units_recorded = "unit_tests" in old
 
-    def predicate(name: str, kind: str) -> bool:
-        uid = name if "." in name else f"model.{name}"
-        node = current["nodes"].get(uid)
+    def changed(uid: str, kind: str) -> bool:
+        if uid.startswith("unit_test.") and not units_recorded:
+            return False
+        node = nodes.get(uid)
         before = old_nodes.get(uid)
         if kind == "new":
             return before is None
@@ -220,8 +263,20 @@ def state_predicate(
             return True
         if node["checksum"] != before.get("checksum"):
             return True
-        if node["config_checksum"] != before.get("config_checksum"):
+        if node.get("config_checksum") != before.get("config_checksum"):
             return True
-        return any(cur_macros.get(m) != old_macros.get(m) for m in node["depends_on"]["macros"])
+        macros = node["depends_on"].get("macros", [])
+        return any(cur_macros.get(m) != old_macros.get(m) for m in macros)
+
+    def predicate(name: str, kind: str) -> bool:
+        uid = name if "." in name else f"model.{name}"
+        if changed(uid, kind):
+            return True
+        node = nodes.get(uid) or {}
+        if kind != "modified" or node.get("resource_type") not in ("test", "unit_test"):
+            return False
+        models = [node["attached_node"]] if node.get("attached_node") else (
+            node["depends_on"]["nodes"])
+        return any(changed(m, "modified") for m in models)
 
     return predicate

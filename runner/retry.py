@@ -68,6 +68,7 @@ def retry_config(project_dir: Path, profiles_dir: Path | None = None) -> RunConf
         full_refresh=bool(args.get("full_refresh")),
         fail_fast=bool(args.get("fail_fast")),
         store_failures=bool(args.get("store_failures")),
+        indirect_selection=str(args.get("indirect_selection") or "eager"),
         command=command,
         args={"retry": True},
     )

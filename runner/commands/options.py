@@ -17,6 +17,7 @@ from runner.config import RunConfig, parse_vars
 from runner.console import err_console, log, print_error, render_event, scrub
 from runner.errors import RunnerError
 from runner.local import services
+from runner.selection import INDIRECT_SELECTION
 
 
 class Exit(Exception):
@@ -81,13 +82,24 @@ def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def indirect_selection_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--indirect-selection` of the commands that select tests (build, test, ls)."""
+    return click.option(
+        "--indirect-selection", type=click.Choice(INDIRECT_SELECTION), default="eager",
+        show_default=True, help="Tests of the selected models that run: eager (a test that reads "
+        "any of them), cautious (only those whose every model is selected), buildable (or an "
+        "ancestor of one), empty (only tests selected themselves)",
+    )(fn)
+
+
 def run_config(command: str, project_dir: Path, profiles_dir: Path | None, target: str | None,
                vars_: str | None, select: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
                state: Path | None = None, **extra: Any) -> RunConfig:
     return RunConfig(
         project_dir=project_dir, profiles_dir=profiles_dir, target_name=target,
         vars=parse_vars(vars_), select=select, exclude=exclude, state_path=state,
-        command=command, full_refresh=extra.pop("full_refresh", False),
+        indirect_selection=extra.pop("indirect_selection", "eager"), command=command,
+        full_refresh=extra.pop("full_refresh", False),
         fail_fast=extra.pop("fail_fast", False),
         store_failures=extra.pop("store_failures", False), args=extra,
     )

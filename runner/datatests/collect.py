@@ -9,11 +9,10 @@ descendants of its model are skipped) or a warning.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import inspect
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,14 +20,13 @@ from typing import TYPE_CHECKING, Any
 from runner.datatests.generic import FAILING_ROW_CONDITIONS, GENERIC_TESTS, GenericTestFn
 from runner.errors import CompilationError, Location
 from runner.project import Model, Project, UniqueId, normalize_name, validate_name
-from runner.selection import parse_atom
 from runner.yaml_files import find_line
 
 if TYPE_CHECKING:
     from runner.templating import CompiledModel, Renderer
 
 SEVERITIES = ("error", "warn")
-CONFIG_KEYS = ("severity", "where", "store_failures", "enabled")
+CONFIG_KEYS = ("severity", "where", "store_failures", "enabled", "tags")
 ALIASES = {
     "dbt_utils.expression_is_true": "expression",
     "expression_is_true": "expression",
@@ -54,6 +52,7 @@ class DataTest:
     column: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     severity: str = "error"
+    tags: tuple[str, ...] = ()  # config: {tags: [..]}, for `-s tag:x`
     where: str | None = None
     store_failures: bool | None = None
     macro: str | None = None  # the user macro that implements it
@@ -223,8 +222,8 @@ def _compile_generic(
     return DataTest(
         name=str(name), kind=kind, path=path, sql=sql.strip(), refs=tuple(dict.fromkeys(refs)),
         sources=tuple(dict.fromkeys(sources)), model=model.name, column=column, kwargs=args,
-        severity=severity, where=where, store_failures=config.get("store_failures"), macro=macro,
-        condition=condition,
+        severity=severity, tags=_tags(config.get("tags")), where=where,
+        store_failures=config.get("store_failures"), macro=macro, condition=condition,
     )
 
 
@@ -267,7 +266,7 @@ def compile_singular(renderer: Renderer, path: Path, text: str) -> DataTest | No
     return DataTest(
         name=name, kind="singular", path=path, sql=rendered.sql, refs=rendered.refs,
         sources=rendered.sources, severity=_severity(config.get("severity", "error"), path, name),
-        store_failures=config.get("store_failures"),
+        tags=_tags(config.get("tags")), store_failures=config.get("store_failures"),
     )
 
 
@@ -332,6 +331,18 @@ def _severity(value: Any, path: Path, what: str) -> str:
     return severity
 
 
+def _tags(value: Any) -> tuple[str, ...]:
+    """A test's `tags` config: one tag or a list of them.
+
+    Example:
+        >>> _tags("nightly"), _tags(["a", "b"]), _tags(None)
+        (('nightly',), ('a', 'b'), ())
+    """
+    if value is None:
+        return ()
+    return tuple(str(v) for v in (value if isinstance(value, list | tuple) else [value]))
+
+
 def _definition_error(path: Path, message: str, hint: str | None = None) -> CompilationError:
     return CompilationError(
         message, location=Location(path),
@@ -362,51 +373,3 @@ def _slug(value: Any) -> str:
     for op, word in _OPERATORS:
         text = text.replace(op, f" {word} ")
     return re.sub(r"[^a-z0-9]+", "_", text).strip("_")
-
-
-# -- selecting -------------------------------------------------------------------------------
-
-
-def select_tests(
-    tests: Mapping[str, DataTest],
-    selected_models: Iterable[str],
-    select: Iterable[str] = (),
-    exclude: Iterable[str] = (),
-    *,
-    modified: set[str] | None = None,
-) -> list[str]:
-    """Tests to run: those on a selected model, or named by --select; minus --exclude names.
-
-    Args:
-        tests: every test by name.
-        selected_models: the models the selection resolved to.
-        select: --select specs; a plain name (with * wildcards) also picks a test.
-        exclude: --exclude specs; a plain name drops a test.
-        modified: names of tests whose definition changed (state:modified).
-
-    Returns:
-        Selected test names, sorted.
-    """
-    chosen_models = set(selected_models)
-    named = _test_atoms(select)
-    dropped = _test_atoms(exclude)
-    wants_state = any("state:" in term for spec in select for term in spec.split())
-    out = []
-    for name, test in tests.items():
-        picked = any(r in chosen_models for r in test.refs) or (not select and not test.refs)
-        picked = picked or any(fnmatch.fnmatchcase(name, a) for a in named)
-        picked = picked or (wants_state and modified is not None and name in modified)
-        if picked and not any(fnmatch.fnmatchcase(name, a) for a in dropped):
-            out.append(name)
-    return sorted(out)
-
-
-def _test_atoms(specs: Iterable[str]) -> list[str]:
-    atoms = []
-    for spec in specs:
-        for term in spec.split():
-            for text in term.split(","):
-                atom = parse_atom(text) if text else None
-                if atom is not None and atom.method == "name":
-                    atoms.append(atom.value.lower())
-    return atoms

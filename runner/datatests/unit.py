@@ -24,9 +24,8 @@ at its input's view; `unit_run` runs them on Spark.
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -36,14 +35,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from runner.datatests.unit_values import FixtureRow, parse_csv
 from runner.errors import ConfigError, Location
 from runner.project import Project, UnitTestDef, normalize_name, validate_name
-from runner.selection import parse_atom
 from runner.templating import CompiledModel, Renderer, source_view_name
 from runner.variables import validate_vars
 from runner.yaml_files import YamlList, YamlMap, find_line, parse_yaml, validate_yaml
 
 _REF = re.compile(r"""^\s*ref\(\s*['"](\w+)['"]\s*\)\s*$""")
 _SOURCE = re.compile(r"""^\s*source\(\s*['"](\w+)['"]\s*,\s*['"](\w+)['"]\s*\)\s*$""")
-SELECTOR = "test_type:unit"
 
 
 # -- the YAML entries ------------------------------------------------------------------------
@@ -384,47 +381,3 @@ def _read(path: Path) -> str:
         return path.read_text()
     except OSError:
         return ""
-
-
-# -- selecting -------------------------------------------------------------------------------
-
-
-def select_unit_tests(
-    tests: Mapping[str, UnitTest],
-    select: Iterable[str],
-    exclude: Iterable[str],
-    resolve: Callable[[str], set[str]],
-) -> list[str]:
-    """Unit tests to run: those of selected models, named, or `test_type:unit`; minus --exclude.
-
-    Args:
-        tests: every unit test by name.
-        select: --select specs (empty: the tests of every model `resolve("*")` gives).
-        exclude: --exclude specs.
-        resolve: the models one selector atom (e.g. `+int_user_metrics`, `tag:mart`) selects.
-
-    Returns:
-        Selected unit test names, sorted.
-    """
-    select, exclude = list(select), list(exclude)
-    models = resolve("*") if not select else set()
-
-    def matches(specs: list[str], test: UnitTest) -> bool:
-        return any(
-            all(_atom_matches(atom, test, resolve) for atom in term.split(",") if atom)
-            for spec in specs for term in spec.split()
-        )
-
-    return sorted(
-        name for name, test in tests.items()
-        if (test.model in models or matches(select, test)) and not matches(exclude, test)
-    )
-
-
-def _atom_matches(text: str, test: UnitTest, resolve: Callable[[str], set[str]]) -> bool:
-    atom = parse_atom(text)
-    if atom.method == "test_type":
-        return atom.value == "unit"
-    if atom.method == "name" and fnmatch.fnmatchcase(test.name, atom.value.lower()):
-        return True
-    return test.model in resolve(text)

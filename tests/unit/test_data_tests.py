@@ -16,7 +16,7 @@ from runner.config import RunConfig
 from runner.manifest import build_manifest
 from runner.results import NodeResult, RunResult
 from runner.cli import main
-from runner.datatests.collect import parse_entry, select_tests
+from runner.datatests.collect import parse_entry
 
 MODELS = {
     "models/users.sql": "select 1 as user_id, 'control' as ab_group, 0.5 as rate",
@@ -264,9 +264,8 @@ SCHEMA = _schema("users", "- name: user_id\n  tests: [unique, not_null]") + (
     ],
 )
 def test_select_tests(make_project, select, exclude, expected):
-    cp = _compile(make_project, SCHEMA)
-    assert select_tests(cp.tests, cp.selected if not select else
-                        [m for m in cp.graph.order() if m in select], select, exclude) == expected
+    cp = _compile(make_project, SCHEMA, select=tuple(select), exclude=tuple(exclude))
+    assert cp.selected_tests == expected
 
 
 def test_plan_runs_each_test_after_the_last_model_it_reads(make_project):
@@ -317,3 +316,78 @@ def test_run_results_test_status(status, failures, expected):
                                   "runner.interrupts"])
 def test_doctests(name):
     assert doctest.testmod(importlib.import_module(name)).failed == 0
+
+
+# -- selection: tests are nodes under their models (runner.selection) ------------------------
+
+UNITS = ("unit_tests:\n  - name: orders_rows\n    model: orders\n"
+         "    given: [{input: \"ref('users')\", rows: [{user_id: 1}]}]\n"
+         "    expect: {rows: [{order_id: 1}]}\n")
+NIGHTLY = SCHEMA.replace("tests: [unique, not_null]",
+                         "tests: [unique, {not_null: {config: {tags: [nightly]}}}]")
+EXTRA = {
+    "tests/data/assert_orders.sql": "select * from {{ ref('orders') }} where order_id is null",
+    "models/_unit_tests.yml": UNITS,
+}
+
+
+@pytest.mark.parametrize(
+    "select, exclude, mode, tests, units",
+    [
+        # a model brings its generic, singular and unit tests
+        (["orders"], [], "eager", ["assert_orders",
+                                   "relationships_orders_user_id__users__user_id"],
+         ["orders_rows"]),
+        # a test reading two models: with either (eager), only with both (cautious)
+        (["users"], [], "eager", ["not_null_users_user_id",
+                                  "relationships_orders_user_id__users__user_id",
+                                  "unique_users_user_id"], []),
+        (["users"], [], "cautious", ["not_null_users_user_id", "unique_users_user_id"], []),
+        (["users orders"], [], "cautious", ["assert_orders", "not_null_users_user_id",
+                                            "relationships_orders_user_id__users__user_id",
+                                            "unique_users_user_id"], ["orders_rows"]),
+        # buildable: users is an ancestor of orders
+        (["orders"], [], "buildable", ["assert_orders",
+                                       "relationships_orders_user_id__users__user_id"],
+         ["orders_rows"]),
+        (["orders"], [], "empty", [], []),
+        # the test's own tag, its type
+        (["tag:nightly"], [], "eager", ["not_null_users_user_id"], []),
+        (["test_type:singular"], [], "eager", ["assert_orders"], []),
+        (["test_type:generic,users"], [], "eager", [
+            "not_null_users_user_id", "relationships_orders_user_id__users__user_id",
+            "unique_users_user_id"], []),
+        # excluding a model excludes the tests that read it
+        (["orders"], ["users"], "eager", ["assert_orders"], ["orders_rows"]),
+        ([], ["tag:nightly test_type:unit"], "eager", [
+            "assert_orders", "relationships_orders_user_id__users__user_id",
+            "unique_users_user_id"], []),
+    ],
+)
+def test_tests_are_selected_under_their_models(make_project, select, exclude, mode, tests,
+                                               units):
+    cp = _compile(make_project, NIGHTLY, EXTRA, select=tuple(select), exclude=tuple(exclude),
+                  indirect_selection=mode)
+    assert cp.selected_tests == tests
+    assert cp.selected_unit_tests == units
+
+
+def test_ls_takes_indirect_selection(make_project):
+    project = make_project({**MODELS, "models/schema.yml": SCHEMA})
+
+    def ls(*args: str) -> list[str]:
+        result = CliRunner().invoke(main, ["ls", "--project-dir", str(project),
+                                           "--resource-type", "test", "-s", "orders", *args])
+        assert result.exit_code == 0, result.output
+        return result.output.split()
+
+    assert ls() == ["relationships_orders_user_id__users__user_id"]
+    assert ls("--indirect-selection", "cautious") == []
+    assert ls("--indirect-selection", "eager") == ls()
+
+
+def test_manifest_records_test_tags(make_project):
+    cp = _compile(make_project, NIGHTLY)
+    nodes = build_manifest(cp.project, cp.models, cp.tests)["nodes"]
+    assert nodes["test.not_null_users_user_id"]["tags"] == ["nightly"]
+    assert nodes["test.unique_users_user_id"]["tags"] == []

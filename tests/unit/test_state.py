@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -113,3 +114,56 @@ def test_state_accepts_the_manifest_file_itself(saved):
     cfg = RunConfig(project_dir=project, command="ls", select=("state:modified",),
                     state_path=state / "manifest.json")
     assert compile_project(cfg, check_sql=False).selected == ["by_day"]
+
+
+# -- state: of tests -------------------------------------------------------------------------
+
+UNITS = (
+    "unit_tests:\n  - name: by_day_rows\n    model: by_day\n"
+    "    given: [{input: \"ref('orders')\", rows: [{id: 1}]}]\n"
+    "    expect: {rows: [{id: 1}]}\n"
+)
+
+
+@pytest.fixture
+def saved_units(make_project, tmp_path):
+    project = make_project({**FILES, "models/_unit_tests.yml": UNITS})
+    cp = compile_project(RunConfig(project_dir=project, command="compile"), check_sql=False)
+    state = tmp_path / "prod-state"
+    state.mkdir()
+    shutil.copy(write_manifest(cp), state / "manifest.json")
+    return project, state
+
+
+def _state_select(project: Path, state: Path, mode: str = "eager"):
+    cfg = RunConfig(project_dir=project, command="ls", select=("state:modified",),
+                    state_path=state, indirect_selection=mode)
+    return compile_project(cfg, check_sql=False)
+
+
+def test_a_unit_test_whose_rows_changed_is_modified(saved_units):
+    project, state = saved_units
+    _edit(project, "models/_unit_tests.yml", "rows: [{id: 1}]}", "rows: [{id: 2}]}")
+    cp = _state_select(project, state)
+    assert (cp.selected, cp.selected_tests, cp.selected_unit_tests) == ([], [], ["by_day_rows"])
+
+
+@pytest.mark.parametrize("mode", ["eager", "empty"])
+def test_a_test_of_a_modified_model_is_modified(saved_units, mode):
+    # the tests come as modified themselves, not only by indirect selection
+    project, state = saved_units
+    _edit(project, "models/marts/orders.sql", "select *", "select id, amount")
+    cp = _state_select(project, state, mode)
+    assert (cp.selected, cp.selected_tests) == (["orders"], ["unique_orders_id"])
+    _edit(project, "models/marts/by_day.sql", "select *", "select id")
+    assert _state_select(project, state, mode).selected_unit_tests == ["by_day_rows"]
+
+
+def test_a_manifest_without_unit_tests_compares_them_by_their_model(saved_units):
+    project, state = saved_units
+    manifest = json.loads((state / "manifest.json").read_text())
+    del manifest["unit_tests"]
+    (state / "manifest.json").write_text(json.dumps(manifest))
+    assert _state_select(project, state).selected_unit_tests == []
+    _edit(project, "models/marts/by_day.sql", "select *", "select id")
+    assert _state_select(project, state, "empty").selected_unit_tests == ["by_day_rows"]
