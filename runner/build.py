@@ -20,6 +20,7 @@ from runner.datatests.unit_run import UnitRunner, run_unit_test
 from runner.errors import RunnerError
 from runner.interrupts import InterruptWatch
 from runner.local import services
+from runner.prepare_cassandra import apply_runtime_conf, prepare_cassandra
 from runner.results import (
     Callback,
     Info,
@@ -187,7 +188,7 @@ def _prepare(
     if target.cassandra is not None and any(
         cp.models[n].config.materialized == "cassandra" for n in built
     ):
-        extra_conf = services.prepare_cassandra(project.dir, target, callback)
+        extra_conf = prepare_cassandra(project.dir, target, callback)
     phases["services"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -195,7 +196,7 @@ def _prepare(
         spark = create_session(target.spark, project.target_dir / "spark-warehouse", extra_conf,
                                input_bytes=input_bytes(project, cp.vars), project_dir=project.dir)
     elif extra_conf:
-        services.apply_runtime_conf(spark, extra_conf)
+        apply_runtime_conf(spark, extra_conf)
     watch.attach(spark)
     phases["spark_start"] = time.perf_counter() - t0
 

@@ -1,10 +1,10 @@
 """The services a target needs, in order: Cassandra, then the Spark Thrift Server and Superset.
 
-Only targets whose service is `managed: true` (the default `dev`) get local services started;
-any other target is only checked, and an unreachable service is a ServiceError. A target with
-a managed Spark master or a managed ring of several Cassandra hosts (the `cluster` target) gets
-a local cluster from `runner up` (`spark_cluster`, `cassandra_ring`); a build only checks it,
-so a node that is down stays down. `setup` installs, once, everything the local services need.
+Only targets whose service is `managed: true` (the default `dev`) get local services started.
+A target with a managed Spark master or a managed ring of several Cassandra hosts (the `cluster`
+target) gets a local cluster from `runner up` (`spark_cluster`, `cassandra_ring`). What a build
+needs of Cassandra is in `runner.prepare_cassandra`. `setup` installs, once, everything the
+local services need.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.cassandra.availability import check_writable
 from runner.cassandra.client import connect
-from runner.cassandra.connector import connector_spark_conf
 from runner.config import Target
 from runner.errors import RunnerError, ServiceError
 from runner.local import (
@@ -42,8 +40,6 @@ from runner.superset import sync_state, warm
 from runner.superset.client import SupersetClient
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
     from runner.compile import CompiledProject
 
 CHROMIUM_PACKAGE = "chromium"
@@ -63,43 +59,6 @@ class ServiceLine:
 
 def _cassandra_dir(project_dir: Path) -> Path:
     return state_dir(project_dir, "cassandra")
-
-
-def prepare_cassandra(project_dir: Path, target: Target, callback: Callback) -> dict[str, str]:
-    """Make Cassandra usable for a build; returns the Spark settings of the connector."""
-    assert target.cassandra is not None
-    cass = target.cassandra
-    if cass.managed and len(cass.hosts) > 1:
-        _check_ring(project_dir, target)
-        check_writable(cass)
-    elif cass.managed:
-        running = cassandra_node.status(_cassandra_dir(project_dir)).running
-        if not running:
-            callback(Info("Starting the local Cassandra node (127.0.0.1) ..."))
-        started = time.perf_counter()
-        node = cassandra_node.ensure_running(_cassandra_dir(project_dir), cass)
-        if not running:
-            seconds = time.perf_counter() - started
-            callback(Info(f"Cassandra {node.version} ready in {seconds:.1f}s"))
-    else:
-        check_writable(cass)
-    return connector_spark_conf(cass, maven.ensure_connector_jars(project_dir))
-
-
-def _check_ring(project_dir: Path, target: Target) -> None:
-    """A build uses the local ring as it is: it does not restart nodes that are down."""
-    if not any(node.state.running for node in cassandra_ring.status(project_dir)):
-        raise ServiceError(
-            f"the local Cassandra ring of target '{target.name}' is not running",
-            hint=f"start it with `runner up -t {target.name}`",
-        )
-
-
-def apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
-    """Apply connector settings to a session that already runs (its jars must be loaded)."""
-    for key, value in conf.items():
-        if key.startswith(("spark.cassandra.", "spark.sql.catalog.")):
-            spark.conf.set(key, value)
 
 
 def record_build(target: Target, run: RunResult, callback: Callback) -> None:
