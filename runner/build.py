@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner import artifacts, reuse
 from runner.compile import CompiledProject, write_manifest
 from runner.config import RunConfig
-from runner.datatests import failing_rows
 from runner.datatests.collect import DataTest
 from runner.datatests.failing_rows import ConditionBatch
 from runner.datatests.unit_run import UnitRunner, run_unit_test
@@ -35,25 +33,15 @@ from runner.results import (
 from runner.scheduler import Schedule
 from runner.spark.materializations import (
     MaterializeContext,
-    materialize,
     materialize_view,
     register_existing,
-    register_stored_rows,
 )
-from runner.spark.session import create_session, run_sql, to_execution_error
+from runner.spark.session import create_session, run_sql
 from runner.spark.sources import input_bytes, register_source
-from runner.templating import CompiledModel
+from runner.steps import Step, run_model, run_test, skipped
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-
-@dataclass(frozen=True)
-class Step:
-    """One line of a run: build a model or run a test."""
-
-    resource_type: ResourceType
-    name: str
 
 
 def plan_steps(cp: CompiledProject, command: str) -> list[Step]:
@@ -135,7 +123,7 @@ def run_build(
                     f"Interrupted ({watch.signal_name or 'SIGINT'}) after {len(results)} of "
                     f"{len(steps)} steps; the rest is marked skipped in run_results.json"
                 ))
-            results += [_skipped(cp, s, reason) for s in steps[len(results):]]
+            results += [skipped(cp, s, reason) for s in steps[len(results):]]
         run = RunResult(
             cfg.command, started_at, datetime.now(UTC), results, cp.target.name, phases,
             interrupted=watch.received, signal=watch.signal_name if watch.received else "",
@@ -243,19 +231,19 @@ def _walk(
 
     def decide(i: int, done: dict[int, NodeResult]) -> NodeResult | None:
         if cfg.fail_fast and any(r.status == NodeStatus.ERROR for r in done.values()):
-            return _skipped(cp, steps[i], "skipped after the first error (--fail-fast)")
+            return skipped(cp, steps[i], "skipped after the first error (--fail-fast)")
         reason = _skip_reason(cp, steps, i, done, inputs[i])
-        return _skipped(cp, steps[i], reason) if reason else None
+        return skipped(cp, steps[i], reason) if reason else None
 
     def execute(i: int) -> NodeResult:
         step = steps[i]
         if step.resource_type == ResourceType.MODEL:
-            result = _run_model(ctx, cp, step.name)
+            result = run_model(ctx, cp, step.name)
         elif step.resource_type == ResourceType.UNIT_TEST:
             result = run_unit_test(units, cp.unit_tests[step.name])
         else:
             test = cp.tests[step.name]
-            result = _run_test(spark, test, failures_dir if stores(test) else None, batch)
+            result = run_test(spark, test, failures_dir if stores(test) else None, batch)
         if watch.received and result.status == NodeStatus.ERROR:
             result = replace(result, status=NodeStatus.SKIPPED,
                              message=f"interrupted ({watch.signal_name}) while running")
@@ -347,52 +335,6 @@ def _skip_reason(
     return None
 
 
-def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeResult:
-    model = cp.models[name]
-    raw = cp.project.models[name].raw_sql
-    started = time.perf_counter()
-    try:
-        register_stored_rows(ctx, model)  # {{ this }} of an incremental model
-        df = run_sql(ctx.spark, model, raw)
-        outcome = materialize(ctx, model, df)
-    except RunnerError as err:
-        return _error(model, started, str(err))
-    except Exception as exc:  # noqa: BLE001 - Spark raises Py4J and runtime errors from actions
-        return _error(model, started, str(to_execution_error(exc, model, raw)))
-    timing = {"total": time.perf_counter() - started}
-    if outcome.cassandra_seconds is not None:
-        timing["cassandra"] = outcome.cassandra_seconds
-    return NodeResult(
-        name, NodeStatus.SUCCESS, outcome.message, timing["total"], outcome.rows,
-        model.config.materialized, model.path.as_posix(), timing,
-    )
-
-
-def _run_test(
-    spark: SparkSession, test: DataTest, failures_dir: Path | None, batch: ConditionBatch
-) -> NodeResult:
-    started = time.perf_counter()
-    try:
-        outcome = failing_rows.FailingRows(0) if batch.passes(test) else failing_rows.run_test(
-            spark, test, failures_dir
-        )
-    except RunnerError as err:
-        message, failures, status = str(err), None, NodeStatus.ERROR
-    except Exception as exc:  # noqa: BLE001 - Py4J errors outside the translated ones
-        message, failures, status = (
-            str(failing_rows.to_test_error(exc, test)), None, NodeStatus.ERROR)
-    else:
-        message = failing_rows.describe_failing_rows(test, outcome)
-        failures = outcome.failures
-        status = NodeStatus.SUCCESS if not failures else (
-            NodeStatus.WARN if test.severity == "warn" else NodeStatus.ERROR)
-    seconds = time.perf_counter() - started
-    return NodeResult(
-        test.name, status, message, seconds, None, "test", test.path.as_posix(),
-        {"total": seconds}, resource_type=ResourceType.TEST, failures=failures,
-    )
-
-
 def register_inputs(
     cp: CompiledProject,
     spark: SparkSession,
@@ -435,30 +377,3 @@ def register_inputs(
                        (reuse.InputKind.PERSIST, "Persisted upstream for the next builds")):
         if plan.names(kind):
             callback(Info(f"{what}: {', '.join(plan.names(kind))}"))
-
-
-def _skipped(cp: CompiledProject, step: Step, reason: str) -> NodeResult:
-    if step.resource_type == ResourceType.UNIT_TEST:
-        unit = cp.unit_tests[step.name]
-        return NodeResult(
-            unit.name, NodeStatus.SKIPPED, reason, 0.0, None, "unit_test", unit.path.as_posix(),
-            resource_type=ResourceType.UNIT_TEST,
-        )
-    if step.resource_type == ResourceType.TEST:
-        test = cp.tests[step.name]
-        return NodeResult(
-            test.name, NodeStatus.SKIPPED, reason, 0.0, None, "test", test.path.as_posix(),
-            resource_type=ResourceType.TEST,
-        )
-    model = cp.models[step.name]
-    return NodeResult(
-        model.name, NodeStatus.SKIPPED, reason, 0.0, None, model.config.materialized,
-        model.path.as_posix(),
-    )
-
-
-def _error(model: CompiledModel, started: float, message: str) -> NodeResult:
-    return NodeResult(
-        model.name, NodeStatus.ERROR, message, time.perf_counter() - started, None,
-        model.config.materialized, model.path.as_posix(),
-    )
