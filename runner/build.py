@@ -1,11 +1,15 @@
 """Walk the selected DAG of a compiled project on Spark: materialize, test, skip what follows a
-failure, and always write `run_results.json`."""
+failure, and always write `run_results.json`.
+
+The build returns what it wrote (`BuildResult`); recording it and the dashboards are the
+commands' next step (`runner.publish`).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -15,9 +19,7 @@ from runner.config import RunConfig
 from runner.datatests.collect import DataTest
 from runner.datatests.failing_rows import ConditionBatch
 from runner.datatests.unit_run import UnitRunner, run_unit_test
-from runner.errors import RunnerError
 from runner.interrupts import InterruptWatch
-from runner.local import services
 from runner.prepare_cassandra import apply_runtime_conf, prepare_cassandra
 from runner.results import (
     Callback,
@@ -42,6 +44,22 @@ from runner.steps import Step, run_model, run_test, skipped
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build did, for the command to publish (`runner.publish`) and report.
+
+    Args:
+        run: one result per planned step, as written to `run_results.json`.
+        written: the Cassandra marts the run wrote or began to write (`written_marts`).
+        failure: what stopped the build before or between its nodes (a service died), also in
+            `run.errors`; the command raises it once the run is published.
+    """
+
+    run: RunResult
+    written: frozenset[str]
+    failure: BaseException | None = None
 
 
 def plan_steps(cp: CompiledProject, command: str) -> list[Step]:
@@ -76,14 +94,14 @@ def run_build(
     callback: Callback = ignore_event,
     *,
     spark: SparkSession | None = None,
-) -> RunResult:
+) -> BuildResult:
     """Build the selected models and run their tests in graph order; never raises for a node.
 
     A failed model, or a failed `error` test, skips its model's descendants; independent
     branches go on. SIGINT or SIGTERM finishes or cancels the running step and skips the rest.
     `run_results.json` is written whatever happens: a service that fails before or between the
     nodes is recorded in `errors`, the steps not run as skipped (so `runner retry` resumes), and
-    the error is raised again after the write.
+    the error is returned in `failure` for the command to raise.
 
     Args:
         cp: the compiled project (compiled once by the command).
@@ -92,7 +110,8 @@ def run_build(
         spark: an existing session to use (tests); by default one is created from the target.
 
     Returns:
-        One result per planned step, in order, also written to `<target>/run_results.json`.
+        One result per planned step, in order, also written to `<target>/run_results.json`,
+        and the marts the run wrote.
     """
     started_at = datetime.now(UTC)
     phases: dict[str, float] = {}
@@ -131,29 +150,18 @@ def run_build(
         )
         write_manifest(cp)
         artifacts.write_run_results(cp.project.target_dir, cfg, run)
-        written = written_marts(cp, run)
-        if written and failure is None and not run.interrupted:
-            try:
-                services.record_build(cp.target, run, callback)
-            except RunnerError as exc:
-                callback(Info(f"Warning: the build was not recorded in Cassandra: {exc.message}"))
-        if written:  # even a failed write may have changed rows
-            services.marts_written(cp.project.dir, cp.target, callback, written)
-        if failure is not None:
-            raise failure
-    return run
+    return BuildResult(run, written_marts(cp, run), failure)
 
 
 def written_marts(cp: CompiledProject, run: RunResult) -> frozenset[str]:
-    """The Cassandra tables a run wrote or began to write: its marts and `build_info`."""
+    """The Cassandra marts a run wrote or began to write (a failed write may have changed rows)."""
     if cp.target.cassandra is None:
         return frozenset()
-    marts = {
+    return frozenset(
         r.name for r in run.results
         if r.resource_type == ResourceType.MODEL and r.status != NodeStatus.SKIPPED
         and cp.models[r.name].config.materialized == "cassandra"
-    }  # fmt: skip
-    return frozenset(marts | {services.BUILD_INFO}) if marts else frozenset()
+    )  # fmt: skip
 
 
 def _prepare(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from runner.local import redis_server
-from runner.local.services import _refresh_cache
+from runner.publish import _refresh_cache
 from runner.superset import sync_state
 from runner.superset.client import SupersetClient
 from runner.superset.warm import remembered
