@@ -1,5 +1,9 @@
 """Walk the selected DAG of a compiled project on Spark: materialize, test, skip what follows a
-failure, and always write `run_results.json`."""
+failure, and always write `run_results.json`.
+
+The build returns what it wrote (`BuildResult`); recording it and the dashboards are the
+commands' next step (`runner.publish`).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,16 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner import artifacts, reuse
 from runner.compile import CompiledProject, write_manifest
 from runner.config import RunConfig
-from runner.datatests import failing_rows
 from runner.datatests.collect import DataTest
 from runner.datatests.failing_rows import ConditionBatch
 from runner.datatests.unit_run import UnitRunner, run_unit_test
-from runner.errors import RunnerError
 from runner.interrupts import InterruptWatch
-from runner.local import services
+from runner.prepare_cassandra import apply_runtime_conf, prepare_cassandra
 from runner.results import (
     Callback,
     Info,
@@ -34,25 +35,31 @@ from runner.results import (
 from runner.scheduler import Schedule
 from runner.spark.materializations import (
     MaterializeContext,
-    materialize,
     materialize_view,
     register_existing,
-    register_stored_rows,
 )
-from runner.spark.session import create_session, run_sql, to_execution_error
+from runner.spark.session import create_session, run_sql
 from runner.spark.sources import input_bytes, register_source
-from runner.templating import CompiledModel
+from runner.steps import Step, run_model, run_test, skipped
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
 @dataclass(frozen=True)
-class Step:
-    """One line of a run: build a model or run a test."""
+class BuildResult:
+    """What a build did, for the command to publish (`runner.publish`) and report.
 
-    resource_type: ResourceType
-    name: str
+    Args:
+        run: one result per planned step, as written to `run_results.json`.
+        written: the Cassandra marts the run wrote or began to write (`written_marts`).
+        failure: what stopped the build before or between its nodes (a service died), also in
+            `run.errors`; the command raises it once the run is published.
+    """
+
+    run: RunResult
+    written: frozenset[str]
+    failure: BaseException | None = None
 
 
 def plan_steps(cp: CompiledProject, command: str) -> list[Step]:
@@ -87,14 +94,14 @@ def run_build(
     callback: Callback = ignore_event,
     *,
     spark: SparkSession | None = None,
-) -> RunResult:
+) -> BuildResult:
     """Build the selected models and run their tests in graph order; never raises for a node.
 
     A failed model, or a failed `error` test, skips its model's descendants; independent
     branches go on. SIGINT or SIGTERM finishes or cancels the running step and skips the rest.
     `run_results.json` is written whatever happens: a service that fails before or between the
     nodes is recorded in `errors`, the steps not run as skipped (so `runner retry` resumes), and
-    the error is raised again after the write.
+    the error is returned in `failure` for the command to raise.
 
     Args:
         cp: the compiled project (compiled once by the command).
@@ -103,7 +110,8 @@ def run_build(
         spark: an existing session to use (tests); by default one is created from the target.
 
     Returns:
-        One result per planned step, in order, also written to `<target>/run_results.json`.
+        One result per planned step, in order, also written to `<target>/run_results.json`,
+        and the marts the run wrote.
     """
     started_at = datetime.now(UTC)
     phases: dict[str, float] = {}
@@ -134,7 +142,7 @@ def run_build(
                     f"Interrupted ({watch.signal_name or 'SIGINT'}) after {len(results)} of "
                     f"{len(steps)} steps; the rest is marked skipped in run_results.json"
                 ))
-            results += [_skipped(cp, s, reason) for s in steps[len(results):]]
+            results += [skipped(cp, s, reason) for s in steps[len(results):]]
         run = RunResult(
             cfg.command, started_at, datetime.now(UTC), results, cp.target.name, phases,
             interrupted=watch.received, signal=watch.signal_name if watch.received else "",
@@ -142,29 +150,18 @@ def run_build(
         )
         write_manifest(cp)
         artifacts.write_run_results(cp.project.target_dir, cfg, run)
-        written = written_marts(cp, run)
-        if written and failure is None and not run.interrupted:
-            try:
-                services.record_build(cp.target, run, callback)
-            except RunnerError as exc:
-                callback(Info(f"Warning: the build was not recorded in Cassandra: {exc.message}"))
-        if written:  # even a failed write may have changed rows
-            services.marts_written(cp.project.dir, cp.target, callback, written)
-        if failure is not None:
-            raise failure
-    return run
+    return BuildResult(run, written_marts(cp, run), failure)
 
 
 def written_marts(cp: CompiledProject, run: RunResult) -> frozenset[str]:
-    """The Cassandra tables a run wrote or began to write: its marts and `build_info`."""
+    """The Cassandra marts a run wrote or began to write (a failed write may have changed rows)."""
     if cp.target.cassandra is None:
         return frozenset()
-    marts = {
+    return frozenset(
         r.name for r in run.results
         if r.resource_type == ResourceType.MODEL and r.status != NodeStatus.SKIPPED
         and cp.models[r.name].config.materialized == "cassandra"
-    }  # fmt: skip
-    return frozenset(marts | {services.BUILD_INFO}) if marts else frozenset()
+    )  # fmt: skip
 
 
 def _prepare(
@@ -187,7 +184,7 @@ def _prepare(
     if target.cassandra is not None and any(
         cp.models[n].config.materialized == "cassandra" for n in built
     ):
-        extra_conf = services.prepare_cassandra(project.dir, target, callback)
+        extra_conf = prepare_cassandra(project.dir, target, callback)
     phases["services"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -195,7 +192,7 @@ def _prepare(
         spark = create_session(target.spark, project.target_dir / "spark-warehouse", extra_conf,
                                input_bytes=input_bytes(project, cp.vars), project_dir=project.dir)
     elif extra_conf:
-        services.apply_runtime_conf(spark, extra_conf)
+        apply_runtime_conf(spark, extra_conf)
     watch.attach(spark)
     phases["spark_start"] = time.perf_counter() - t0
 
@@ -242,19 +239,19 @@ def _walk(
 
     def decide(i: int, done: dict[int, NodeResult]) -> NodeResult | None:
         if cfg.fail_fast and any(r.status == NodeStatus.ERROR for r in done.values()):
-            return _skipped(cp, steps[i], "skipped after the first error (--fail-fast)")
+            return skipped(cp, steps[i], "skipped after the first error (--fail-fast)")
         reason = _skip_reason(cp, steps, i, done, inputs[i])
-        return _skipped(cp, steps[i], reason) if reason else None
+        return skipped(cp, steps[i], reason) if reason else None
 
     def execute(i: int) -> NodeResult:
         step = steps[i]
         if step.resource_type == ResourceType.MODEL:
-            result = _run_model(ctx, cp, step.name)
+            result = run_model(ctx, cp, step.name)
         elif step.resource_type == ResourceType.UNIT_TEST:
             result = run_unit_test(units, cp.unit_tests[step.name])
         else:
             test = cp.tests[step.name]
-            result = _run_test(spark, test, failures_dir if stores(test) else None, batch)
+            result = run_test(spark, test, failures_dir if stores(test) else None, batch)
         if watch.received and result.status == NodeStatus.ERROR:
             result = replace(result, status=NodeStatus.SKIPPED,
                              message=f"interrupted ({watch.signal_name}) while running")
@@ -346,52 +343,6 @@ def _skip_reason(
     return None
 
 
-def _run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeResult:
-    model = cp.models[name]
-    raw = cp.project.models[name].raw_sql
-    started = time.perf_counter()
-    try:
-        register_stored_rows(ctx, model)  # {{ this }} of an incremental model
-        df = run_sql(ctx.spark, model, raw)
-        outcome = materialize(ctx, model, df)
-    except RunnerError as err:
-        return _error(model, started, str(err))
-    except Exception as exc:  # noqa: BLE001 - Spark raises Py4J and runtime errors from actions
-        return _error(model, started, str(to_execution_error(exc, model, raw)))
-    timing = {"total": time.perf_counter() - started}
-    if outcome.cassandra_seconds is not None:
-        timing["cassandra"] = outcome.cassandra_seconds
-    return NodeResult(
-        name, NodeStatus.SUCCESS, outcome.message, timing["total"], outcome.rows,
-        model.config.materialized, model.path.as_posix(), timing,
-    )
-
-
-def _run_test(
-    spark: SparkSession, test: DataTest, failures_dir: Path | None, batch: ConditionBatch
-) -> NodeResult:
-    started = time.perf_counter()
-    try:
-        outcome = failing_rows.FailingRows(0) if batch.passes(test) else failing_rows.run_test(
-            spark, test, failures_dir
-        )
-    except RunnerError as err:
-        message, failures, status = str(err), None, NodeStatus.ERROR
-    except Exception as exc:  # noqa: BLE001 - Py4J errors outside the translated ones
-        message, failures, status = (
-            str(failing_rows.to_test_error(exc, test)), None, NodeStatus.ERROR)
-    else:
-        message = failing_rows.describe_failing_rows(test, outcome)
-        failures = outcome.failures
-        status = NodeStatus.SUCCESS if not failures else (
-            NodeStatus.WARN if test.severity == "warn" else NodeStatus.ERROR)
-    seconds = time.perf_counter() - started
-    return NodeResult(
-        test.name, status, message, seconds, None, "test", test.path.as_posix(),
-        {"total": seconds}, resource_type=ResourceType.TEST, failures=failures,
-    )
-
-
 def register_inputs(
     cp: CompiledProject,
     spark: SparkSession,
@@ -434,30 +385,3 @@ def register_inputs(
                        (reuse.InputKind.PERSIST, "Persisted upstream for the next builds")):
         if plan.names(kind):
             callback(Info(f"{what}: {', '.join(plan.names(kind))}"))
-
-
-def _skipped(cp: CompiledProject, step: Step, reason: str) -> NodeResult:
-    if step.resource_type == ResourceType.UNIT_TEST:
-        unit = cp.unit_tests[step.name]
-        return NodeResult(
-            unit.name, NodeStatus.SKIPPED, reason, 0.0, None, "unit_test", unit.path.as_posix(),
-            resource_type=ResourceType.UNIT_TEST,
-        )
-    if step.resource_type == ResourceType.TEST:
-        test = cp.tests[step.name]
-        return NodeResult(
-            test.name, NodeStatus.SKIPPED, reason, 0.0, None, "test", test.path.as_posix(),
-            resource_type=ResourceType.TEST,
-        )
-    model = cp.models[step.name]
-    return NodeResult(
-        model.name, NodeStatus.SKIPPED, reason, 0.0, None, model.config.materialized,
-        model.path.as_posix(),
-    )
-
-
-def _error(model: CompiledModel, started: float, message: str) -> NodeResult:
-    return NodeResult(
-        model.name, NodeStatus.ERROR, message, time.perf_counter() - started, None,
-        model.config.materialized, model.path.as_posix(),
-    )

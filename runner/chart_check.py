@@ -30,7 +30,7 @@ from runner.templating import CompiledModel, source_view_name
 from runner.yaml_files import find_line, load_yaml
 
 DATASETS_FILE = "datasets.yml"
-# Tables the runner writes itself, not models (runner/local/services.py record_build).
+# Tables the runner writes itself, not models (runner/publish.py record_build).
 RUNNER_TABLES: dict[str, tuple[str, ...]] = {
     "build_info": ("build_id", "finished_at", "started_at", "target", "command", "models", "ok",
                    "errors", "skipped"),

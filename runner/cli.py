@@ -14,8 +14,8 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from runner import __version__
-from runner.build import run_build, written_marts
+from runner import __version__, publish
+from runner.build import BuildResult, run_build
 from runner.chart_check import charts_reading
 from runner.commands.explore import diff_, docs, explain_user, show
 from runner.commands.lint import lint
@@ -52,16 +52,17 @@ def main() -> None:
 # -- build / run -----------------------------------------------------------------------------
 
 
-def _execute(command: str, **kwargs: Any) -> tuple[RunConfig, CompiledProject, RunResult]:
-    cfg = run_config(command, **kwargs)
-    cp, run = _execute_config(cfg)
-    return cfg, cp, run
+def _execute(command: str, *, sync: bool = False,
+             **kwargs: Any) -> tuple[CompiledProject, BuildResult]:  # fmt: skip
+    return _execute_config(run_config(command, **kwargs), sync=sync)
 
 
-def _execute_config(cfg: RunConfig) -> tuple[CompiledProject, RunResult]:
-    """Compile once, run under the project lock, print the summary.
+def _execute_config(cfg: RunConfig, *, sync: bool = False) -> tuple[CompiledProject, BuildResult]:
+    """Compile once, run and publish the run under the project lock, print the summary.
 
-    An interrupted run exits 130 after its summary.
+    With `sync`, the command syncs the dashboards next (when the run neither failed nor was
+    interrupted), and that sync marks what the run wrote. An interrupted run exits 130 after
+    its summary.
     """
     started = time.perf_counter()
     log(f"Running with runner={__version__}")
@@ -73,7 +74,13 @@ def _execute_config(cfg: RunConfig) -> tuple[CompiledProject, RunResult]:
         f"{len(cp.unit_tests)} unit tests; {len(cp.selected)} models, "
         f"{len(cp.selected_tests)} tests and {len(cp.selected_unit_tests)} unit tests selected")
     with project_lock(cp.project.dir):
-        run = run_build(cp, cfg, render_event)
+        built = run_build(cp, cfg, render_event)
+        run = built.run
+        sync_follows = (sync and cp.target.superset is not None and built.failure is None
+                        and not run.interrupted)  # fmt: skip
+        publish.publish_run(cp, built, render_event, sync_follows=sync_follows)
+        if built.failure is not None:
+            raise built.failure
     print_summary(run, started)
     stored = [r for r in run.results if r.failures and "stored in" in r.message]
     if stored:
@@ -83,7 +90,7 @@ def _execute_config(cfg: RunConfig) -> tuple[CompiledProject, RunResult]:
         err_console.print(f"[yellow]Interrupted ({run.signal or 'SIGINT'}).[/yellow] "
                           "run_results.json records what was done; `runner retry` runs the rest.")
         raise Exit(143 if run.signal == "SIGTERM" else 130)
-    return cp, run
+    return cp, built
 
 
 @main.command()
@@ -94,8 +101,8 @@ def _execute_config(cfg: RunConfig) -> tuple[CompiledProject, RunResult]:
 @handle_errors
 def run(debug: bool, **kwargs: Any) -> None:
     """Build the selected models (no dashboard sync)."""
-    _, _, result = _execute("run", **kwargs)
-    if not result.success:
+    _, built = _execute("run", **kwargs)
+    if not built.run.success:
         raise Exit(1)
 
 
@@ -112,10 +119,11 @@ def run(debug: bool, **kwargs: Any) -> None:
 @handle_errors
 def build(debug: bool, no_superset: bool, force: bool, **kwargs: Any) -> None:
     """Build the selected models and run their tests, then sync the Superset dashboards."""
-    _cfg, cp, result = _execute("build", **kwargs)
+    cp, built = _execute("build", sync=not no_superset, **kwargs)
+    result = built.run
     synced = True
     if cp.target.superset is not None and not no_superset:
-        synced = sync_superset(cp, force=force, written=written_marts(cp, result))
+        synced = sync_superset(cp, force=force, written=built.written)
     # The worst failure decides the exit code: a model error (1) is never hidden by a sync one (3).
     code = 1 if not result.success else (0 if synced else 3)
     if cp.target.cassandra is not None:
@@ -140,8 +148,8 @@ def build(debug: bool, no_superset: bool, force: bool, **kwargs: Any) -> None:
 @handle_errors
 def test_(debug: bool, **kwargs: Any) -> None:
     """Run the data and unit tests of the selected models (or tests selected by name)."""
-    _, _, result = _execute("test", **kwargs)
-    if not result.success:
+    _, built = _execute("test", **kwargs)
+    if not built.run.success:
         raise Exit(1)
 
 
@@ -159,8 +167,8 @@ def retry(project_dir: Path, profiles_dir: Path | None, debug: bool) -> None:
         log("Nothing to retry: the last run had no errors or skipped nodes.")
         return
     log(f"Retrying the last `runner {cfg.command}`: {', '.join(cfg.select)}")
-    _, result = _execute_config(cfg)
-    if not result.success:
+    _, built = _execute_config(cfg)
+    if not built.run.success:
         raise Exit(1)
 
 

@@ -12,11 +12,11 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from runner import publish
 from runner.compile import CompiledProject
 from runner.config import RunConfig, parse_vars
 from runner.console import err_console, log, print_error, render_event, scrub
 from runner.errors import RunnerError
-from runner.local import services
 from runner.selection import INDIRECT_SELECTION
 
 
@@ -110,8 +110,7 @@ def sync_superset(cp: CompiledProject, *, force: bool = False,
     """Sync dashboards after a build that wrote `written`; False when Superset failed (the
     marts are written)."""
     try:
-        result = services.sync_dashboards(cp, render_event, force=force, written=written,
-                                          quick=True)
+        result = publish.sync_after_build(cp, render_event, force=force, written=written)
     except RunnerError as exc:
         print_error(str(exc))
         err_console.print("The marts were written; the Superset sync failed.")

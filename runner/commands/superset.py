@@ -6,11 +6,12 @@ from typing import Any
 
 import click
 
+from runner import publish
 from runner.commands.options import Exit, common_options, handle_errors, run_config
 from runner.compile import CompiledProject, compile_project
 from runner.console import log, print_error, render_event, set_secrets
 from runner.errors import RunnerError
-from runner.local import services, superset_server
+from runner.local import superset_server
 from runner.superset.edits import ChartsEditedError
 from runner.superset.export import export_dashboards
 
@@ -41,7 +42,7 @@ def superset_sync(debug: bool, force: bool, **kwargs: Any) -> None:
     """
     cp = _compile("superset-sync", **kwargs)
     try:
-        result = services.sync_dashboards(cp, render_event, force=force)
+        result = publish.sync_dashboards(cp, render_event, force=force)
     except ChartsEditedError:
         raise
     except RunnerError as exc:

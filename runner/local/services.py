@@ -1,10 +1,11 @@
-"""The services a target needs, in order: Cassandra, then the Spark Thrift Server and Superset.
+"""The local services of a target: `runner up`, `down`, `status` and `setup`.
 
-Only targets whose service is `managed: true` (the default `dev`) get local services started;
-any other target is only checked, and an unreachable service is a ServiceError. A target with
-a managed Spark master or a managed ring of several Cassandra hosts (the `cluster` target) gets
-a local cluster from `runner up` (`spark_cluster`, `cassandra_ring`); a build only checks it,
-so a node that is down stays down. `setup` installs, once, everything the local services need.
+`up` starts the services whose target says `managed: true` (the default `dev`), in order:
+Spark, Cassandra, then the Spark Thrift Server, Redis and Superset. A target with a managed
+Spark master or a managed ring of several Cassandra hosts (the `cluster` target) gets a local
+cluster (`spark_cluster`, `cassandra_ring`). `setup` installs, once, everything the local
+services need. What a build needs of them is in `runner.prepare_cassandra`; the work after a
+build (recording it, the dashboard sync) in `runner.publish`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from runner.cassandra.availability import check_writable
-from runner.cassandra.client import connect
-from runner.cassandra.connector import connector_spark_conf
 from runner.config import Target
-from runner.errors import RunnerError, ServiceError
+from runner.errors import ServiceError
 from runner.local import (
     cassandra_node,
     cassandra_ring,
@@ -36,20 +34,10 @@ from runner.local import (
 from runner.local import superset_cache as warm
 from runner.local.cassandra_roles import reader_login
 from runner.paths import ensure_private_dir, state_dir, state_root
-from runner.results import Callback, Info, NodeStatus, ResourceType, RunResult
+from runner.results import Callback, Info
 from runner.spark import class_archive
-from runner.superset import sync as superset_sync
-from runner.superset import sync_state
-from runner.superset.client import SupersetClient
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
-    from runner.compile import CompiledProject
 
 CHROMIUM_PACKAGE = "chromium"
-BUILD_INFO = "build_info"  # one row per build, written by `record_build`
-TOUCH_TIMEOUT = 15.0  # seconds per request marking datasets changed after a write
 
 
 @dataclass(frozen=True)
@@ -64,74 +52,6 @@ class ServiceLine:
 
 def _cassandra_dir(project_dir: Path) -> Path:
     return state_dir(project_dir, "cassandra")
-
-
-def prepare_cassandra(project_dir: Path, target: Target, callback: Callback) -> dict[str, str]:
-    """Make Cassandra usable for a build; returns the Spark settings of the connector."""
-    assert target.cassandra is not None
-    cass = target.cassandra
-    if cass.managed and len(cass.hosts) > 1:
-        _check_ring(project_dir, target)
-        check_writable(cass)
-    elif cass.managed:
-        running = cassandra_node.status(_cassandra_dir(project_dir)).running
-        if not running:
-            callback(Info("Starting the local Cassandra node (127.0.0.1) ..."))
-        started = time.perf_counter()
-        node = cassandra_node.ensure_running(_cassandra_dir(project_dir), cass)
-        if not running:
-            seconds = time.perf_counter() - started
-            callback(Info(f"Cassandra {node.version} ready in {seconds:.1f}s"))
-    else:
-        check_writable(cass)
-    return connector_spark_conf(cass, maven.ensure_connector_jars(project_dir))
-
-
-def _check_ring(project_dir: Path, target: Target) -> None:
-    """A build uses the local ring as it is: it does not restart nodes that are down."""
-    if not any(node.state.running for node in cassandra_ring.status(project_dir)):
-        raise ServiceError(
-            f"the local Cassandra ring of target '{target.name}' is not running",
-            hint=f"start it with `runner up -t {target.name}`",
-        )
-
-
-def apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
-    """Apply connector settings to a session that already runs (its jars must be loaded)."""
-    for key, value in conf.items():
-        if key.startswith(("spark.cassandra.", "spark.sql.catalog.")):
-            spark.conf.set(key, value)
-
-
-def record_build(target: Target, run: RunResult, callback: Callback) -> None:
-    """Write one row per build to `<keyspace>.build_info` (the dashboard shows the last one)."""
-    assert target.cassandra is not None
-    ks = target.cassandra.keyspace
-    models = [r for r in run.results if r.resource_type == ResourceType.MODEL]
-    session = connect(target.cassandra)
-    try:
-        session.execute(
-            f'CREATE TABLE IF NOT EXISTS "{ks}".{BUILD_INFO} (build_id text PRIMARY KEY, '
-            "finished_at timestamp, started_at timestamp, target text, command text, "
-            "models int, ok int, errors int, skipped int)"
-        )
-        session.execute(
-            f'INSERT INTO "{ks}".{BUILD_INFO} (build_id, finished_at, started_at, target, command, '
-            "models, ok, errors, skipped) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                run.started_at.strftime("%Y%m%dT%H%M%S") + "-" + run.command,
-                run.finished_at,
-                run.started_at,
-                run.target,
-                run.command,
-                len(models),
-                sum(1 for r in models if r.status == NodeStatus.SUCCESS),
-                sum(1 for r in models if r.status == NodeStatus.ERROR),
-                sum(1 for r in models if r.status == NodeStatus.SKIPPED),
-            ),
-        )
-    finally:
-        session.cluster.shutdown()
 
 
 def up(project_dir: Path, target: Target, callback: Callback) -> dict[str, Any]:
@@ -229,131 +149,6 @@ def status(project_dir: Path) -> list[ServiceLine]:
                 redis_server.status(project_dir), superset_server.status(project_dir)):  # fmt: skip
         lines.append(ServiceLine(svc.name, svc.running, svc.url, svc.detail))
     return lines
-
-
-def sync_dashboards(
-    cp: CompiledProject,
-    callback: Callback,
-    *,
-    force: bool = False,
-    written: frozenset[str] = frozenset(),
-    quick: bool = False,
-) -> superset_sync.SyncResult:
-    """Bring up Superset (managed targets only) and apply dashboards/ with the models' docs;
-    `force` overwrites charts edited in the UI.
-
-    `quick` (after a build): when nothing a full sync sends changed since the last one and
-    nothing it made was changed in Superset (`sync_state`), only the datasets of the `written`
-    marts are marked changed and their charts warmed: the everyday loop of one mart does not
-    wait for a full sync.
-    """
-    target = cp.target
-    assert target.superset is not None
-    login = None
-    database_login = target.superset.thrift_credentials()
-    if target.superset.managed:
-        up(cp.project.dir, target, callback)
-        login = superset_server.admin_login(cp.project.dir, target.superset)[0]
-        database_login = thrift.thrift_login(cp.project.dir)
-    docs = {
-        name: {c.name: c.description for c in model.columns}
-        for name, model in cp.project.models.items()
-    }
-    keyspace = target.cassandra.keyspace if target.cassandra else "default"
-    dashboards_dir = cp.project.dir / cp.project.config.dashboard_paths[0]
-    settings = {"url": target.superset.url, "database": target.superset.database_name,
-                "thrift": [target.superset.thrift_host, target.superset.thrift_port],
-                "keyspace": keyspace}  # fmt: skip
-    fingerprint = sync_state.fingerprint(dashboards_dir, settings, docs, database_login)
-    path = sync_state.state_path(cp.project.dir, target.name)
-    started = time.perf_counter()
-    client = SupersetClient.for_target(target.superset, login)
-    state = sync_state.load(path) if quick and not force else None
-    if (state is not None and state.fingerprint == fingerprint
-            and sync_state.observe(client, state) == state.seen):  # fmt: skip
-        sync_state.touch(client, state, [ds for ds in state.dataset_ids(written)
-                                         if ds not in state.touched])  # fmt: skip
-        sync_state.save(path, state)
-        callback(Info(f"Superset: dashboards unchanged, {len(state.touched)} datasets marked "
-                      f"changed in {time.perf_counter() - started:.1f}s"))  # fmt: skip
-        result = state.result()
-    else:
-        sync_state.forget(path)
-        result = superset_sync.sync_dashboards(
-            target.superset,
-            dashboards_dir,
-            cassandra_keyspace=keyspace,
-            model_docs=docs,
-            project_dir=cp.project.dir,
-            login=login,
-            database_login=database_login,
-            force=force,
-        )
-        for edit in result.overwritten:
-            callback(Info(f"Overwrote a UI edit (--force): {edit.key}.{edit.field}"))
-        callback(Info(f"Superset synced in {time.perf_counter() - started:.1f}s"))
-        state = sync_state.SyncState.after_full_sync(fingerprint, result)
-        state.seen = sync_state.observe(client, state)
-    if target.superset.managed and login is not None:
-        _refresh_cache(cp.project.dir, target.superset.url, login, target.superset.cache_port,
-                       callback, datasets=None if state.flushed else state.touched)  # fmt: skip
-    state.touched, state.flushed = [], False
-    sync_state.save(path, state)
-    return result
-
-
-def _refresh_cache(project_dir: Path, url: str, login: tuple[str, str], port: int,
-                   callback: Callback, *, datasets: list[int] | None = None) -> None:  # fmt: skip
-    """Empty Superset's data cache and warm it (runner.superset.warm); a failed warm-up warns.
-
-    With `datasets`, only their remembered requests are replayed and nothing is emptied.
-
-    Raises:
-        ServiceError: the cache could not be emptied.
-    """
-    if datasets is not None and not datasets:
-        return
-    result = warm.refresh_cache(project_dir, url, login, port, datasets=datasets)
-    if not result.flushed:
-        callback(Info("Warning: Superset's cache (Redis) is not running: start it with "
-                      "`runner up`"))  # fmt: skip
-        return
-    what = "emptied and warmed" if datasets is None else f"warmed for {len(datasets)} datasets"
-    callback(Info(f"Superset cache {what}: {result.warmed} chart queries in "
-                  f"{result.seconds:.1f}s"))  # fmt: skip
-    if result.failed:
-        callback(Info(f"Warning: {result.failed} chart queries were not warmed (their first "
-                      f"viewer waits for Spark): {result.errors[0]}"))  # fmt: skip
-
-
-def marts_written(project_dir: Path, target: Target, callback: Callback,
-                  written: frozenset[str]) -> None:  # fmt: skip
-    """A run/build wrote `written`: make the managed Superset stop serving their cached rows.
-
-    The datasets that read them are marked changed (`sync_state.touch`); when that cannot be
-    done, the whole data cache is emptied. A failure of both is a warning.
-    """
-    if target.superset is None or not target.superset.managed or not written:
-        return
-    path = sync_state.state_path(project_dir, target.name)
-    state = sync_state.load(path)
-    if state is not None and superset_server.status(project_dir).running:
-        try:
-            login = superset_server.admin_login(project_dir, target.superset)[0]
-            client = SupersetClient(target.superset.url, *login, timeout=TOUCH_TIMEOUT)
-            sync_state.touch(client, state, state.dataset_ids(written))
-            sync_state.save(path, state)
-            return
-        except RunnerError:
-            pass  # the whole cache is emptied instead
-    try:
-        redis_server.flush_data(project_dir, target.superset.cache_port)
-        if state is not None:
-            state.flushed = True
-            sync_state.save(path, state)
-    except ServiceError as exc:
-        callback(Info(f"Warning: {exc.message}; Superset may show the previous numbers until "
-                      "`runner superset sync`"))  # fmt: skip
 
 
 def setup(project_dir: Path, callback: Callback) -> None:

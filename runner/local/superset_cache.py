@@ -7,7 +7,7 @@ once it ends, because:
    changed in Superset (`sync_state.touch`): Superset's cache key includes a dataset's
    `changed_on`, so their cached rows are never served again, while the other charts stay
    cached. When that cannot be done (no record of a previous sync, Superset down), the whole
-   data cache is emptied instead (`runner.local.services.marts_written`);
+   data cache is emptied instead (`runner.publish.mark_written`);
 2. a full sync updates every dataset, which moves every cache key the same way;
 3. `refresh_cache`, the end of the sync, replays the chart-data requests viewers made
    (remembered by `runner.local.superset_config`) with `force: true` — all of them after a

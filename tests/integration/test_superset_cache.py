@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from runner.local import redis_server
-from runner.local.services import _refresh_cache
 from runner.local.superset_cache import remembered
+from runner.publish import _refresh_cache
 from runner.superset import sync_state
 from runner.superset.client import SupersetClient
 from tests.integration import superset_fixtures

@@ -90,9 +90,21 @@ def test_superset_venv_pins_are_found(tmp_path: Path) -> None:
     assert not superset_venv.venv_ready(tmp_path)
 
 
-def test_services_import_neither_build_nor_cli() -> None:
-    # runner.build imports services: the other way round would be an import cycle.
-    code = "import sys, runner.local.services; print(sorted(m for m in sys.modules if m in "
-    code += "('runner.build', 'runner.cli')))"
+def _imported(module: str, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` a fresh interpreter has loaded after importing `module`."""
+    code = f"import sys, {module}; print(*sorted(m for m in sys.modules if m in {names!r}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    return out.stdout.split()
+
+
+def test_services_import_neither_build_nor_cli() -> None:
+    # The build and the work after it (runner.publish) use the services, never the other way round.
+    above = ("runner.build", "runner.cli", "runner.publish")
+    assert _imported("runner.local.services", above) == []
+
+
+def test_a_build_imports_neither_the_local_services_nor_the_dashboard_sync() -> None:
+    # The commands call runner.publish after the build: the build knows nothing of dashboards.
+    after = ("runner.local.services", "runner.publish", "runner.superset.sync",
+             "runner.superset.sync_state", "runner.superset.warm")  # fmt: skip
+    assert _imported("runner.build", after) == []

@@ -11,6 +11,7 @@ from runner.build import written_marts
 from runner.compile import compile_project
 from runner.config import RunConfig
 from runner.local.superset_cache import dataset_of
+from runner.publish import tables_written
 from runner.results import NodeResult, NodeStatus, ResourceType, RunResult
 from runner.superset import sync_state
 
@@ -99,9 +100,12 @@ def test_written_marts_are_the_cassandra_models_a_run_reached() -> None:
         result("ab_test_results", NodeStatus.SKIPPED),
         result("int_user_metrics", NodeStatus.SUCCESS),  # a view, not in Cassandra
     ], "dev")  # fmt: skip
-    assert written_marts(cp, run) == {"segment_summary", "weekly_cohorts", "build_info"}
+    assert written_marts(cp, run) == {"segment_summary", "weekly_cohorts"}
+    assert tables_written(written_marts(cp, run)) == {
+        "segment_summary", "weekly_cohorts", "build_info"}  # the run's row in build_info
     nothing = RunResult("run", now, now, [result("ab_test_results", NodeStatus.SKIPPED)], "dev")
     assert written_marts(cp, nothing) == frozenset()
+    assert tables_written(written_marts(cp, nothing)) == frozenset()
 
 
 def test_a_quick_sync_returns_what_the_full_sync_left() -> None:
