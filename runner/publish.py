@@ -217,7 +217,7 @@ def sync_dashboards(
 
 def _refresh_cache(project_dir: Path, url: str, login: tuple[str, str], port: int,
                    callback: Callback, *, datasets: list[int] | None = None) -> None:  # fmt: skip
-    """Empty Superset's data cache and warm it (runner.local.superset_cache); a failed warm-up warns.
+    """Empty Superset's data cache and warm it (local.superset_cache); a failed warm-up warns.
 
     With `datasets`, only their remembered requests are replayed and nothing is emptied.
 

@@ -31,7 +31,6 @@ from runner.local import (
     thrift,
     thrift_guard,
 )
-from runner.local import superset_cache as warm
 from runner.local.cassandra_roles import reader_login
 from runner.paths import ensure_private_dir, state_dir, state_root
 from runner.results import Callback, Info
