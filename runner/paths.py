@@ -84,32 +84,43 @@ def remove_tree(path: Path, allowed: Iterable[Path]) -> None:
 def staged_path(final: Path) -> Path:
     """A fresh hidden sibling of `final` to write into before `swap_in`.
 
+    The parent folder is created, and the staged siblings a killed writer left behind are
+    removed (one build at a time writes a project's outputs: `runner.lock`).
+
     Example:
-        >>> staged_path(Path("/t/marts/m")).name.startswith(".m.staged-")
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     staged_path(Path(tmp) / "marts" / "m").name.startswith(".m.staged-")
         True
     """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}.staged-*"):
+        remove_tree(stale, [final.parent])
     return final.with_name(f".{final.name}.staged-{uuid.uuid4().hex[:8]}")
 
 
-def stale_staged(final: Path) -> list[Path]:
-    """Staged siblings of `final` a killed writer left behind."""
-    if not final.parent.is_dir():
-        return []
-    return sorted(final.parent.glob(f".{final.name}.staged-*")) + sorted(
-        final.parent.glob(f".{final.name}.old-*")
-    )
-
-
-def swap_in(staged: Path, final: Path) -> Path:
-    """Replace `final` by the complete `staged` folder; the old one is deleted only afterwards.
+def swap_in(staged: Path, final: Path, *, keep: Path | None = None) -> Path:
+    """Replace `final` by the complete `staged` folder; the old one goes only afterwards.
 
     Readers see the old folder or the new one, never a half-written one: both renames are
     atomic on one file system.
+
+    Args:
+        staged: the complete new folder, from `staged_path(final)`.
+        final: where it goes.
+        keep: where the old folder is moved (replacing what was there), e.g. a mart's previous
+            copy that `runner diff` reads; without it the old folder is deleted.
+
+    Returns:
+        `final`.
     """
     old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
     if final.exists():
         final.rename(old)
     staged.rename(final)
-    if old.exists():
-        remove_tree(old, [final.parent])
+    if keep is not None and old.exists():
+        remove_tree(keep, [keep.parent])
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        old.rename(keep)
+    remove_tree(old, [final.parent])
     return final

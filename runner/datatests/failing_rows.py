@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import ExecutionError, Location
+from runner.paths import staged_path, swap_in
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -107,16 +107,13 @@ class ConditionBatch:
 
 def _store(df: Any, final: Path) -> Path:
     """Write rows as Parquet beside `final`, then swap them in (a stale copy never lingers)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = final.with_name(f".{final.name}.staged-{uuid.uuid4().hex[:8]}")
+    staged = staged_path(final)
     try:
         df.toDF(*unique_columns(df.columns)).write.mode("overwrite").parquet(str(staged))
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    shutil.rmtree(final, ignore_errors=True)
-    staged.rename(final)
-    return final
+    return swap_in(staged, final)
 
 
 def unique_columns(names: Iterable[str]) -> list[str]:
