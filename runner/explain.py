@@ -27,7 +27,7 @@ from runner.diff import TABLE_LIKE, mart_key
 from runner.errors import ExecutionError, RunnerError
 from runner.preview import Preview, format_cell, jsonable, to_python
 from runner.spark.materializations import register_existing
-from runner.spark.session import run_sql, to_execution_error
+from runner.spark.session import run_sql, spark_error_line, to_execution_error
 from runner.spark.sources import CORRUPT_COLUMN, register_source
 from runner.sql import DIALECT
 
@@ -396,7 +396,7 @@ def _run(cp: CompiledProject, query: _Query, value: str, cap: int) -> list[Any]:
         if query.name in cp.models:
             model = cp.models[query.name]
             raise to_execution_error(exc, model, cp.project.models[query.name].raw_sql) from exc
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = spark_error_line(exc)
         raise ExecutionError(f"Spark error reading source {query.name}: {first}") from exc
 
 

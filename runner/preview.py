@@ -15,7 +15,7 @@ from runner.compile import CompiledProject
 from runner.config import ModelConfig
 from runner.diff_words import plain
 from runner.errors import ExecutionError, RunnerError
-from runner.spark.session import create_session, run_sql, to_execution_error
+from runner.spark.session import create_session, run_sql, spark_error_line, to_execution_error
 from runner.spark.sources import input_bytes
 from runner.sql import check_syntax
 from runner.templating import CompiledModel, Renderer, map_lines
@@ -97,7 +97,7 @@ def filter_rows(df: DataFrame, where: str | None, name: str) -> DataFrame:
     try:
         return df.where(where)
     except PySparkException as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = spark_error_line(exc)
         raise ExecutionError(
             f"--where {where!r} does not apply to {name}: {first}",
             hint=f"a Spark SQL condition on the columns of {name}: {', '.join(df.columns)}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import threading
 from collections.abc import Iterable
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.errors import ExecutionError, Location
 from runner.paths import staged_path, swap_in
+from runner.spark.session import strip_sqlstate
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -136,7 +136,7 @@ def to_test_error(exc: BaseException, test: DataTest) -> ExecutionError:
     text = str(exc).strip()
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("\tat ")]
     first = next((ln for ln in lines if "Exception" in ln or "[" in ln), lines[0] if lines else "")
-    first = re.sub(r"\s*SQLSTATE: \w+", "", first).lstrip(": ")
+    first = strip_sqlstate(first).lstrip(": ")
     return ExecutionError(
         f"Spark error in test {test.name}: {first or type(exc).__name__}",
         location=Location(test.path),
