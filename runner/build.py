@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner import artifacts, reuse
+from runner.cassandra.build_info import BUILD_INFO
 from runner.compile import CompiledProject, write_manifest
 from runner.config import RunConfig
 from runner.datatests import failing_rows
@@ -164,7 +165,7 @@ def written_marts(cp: CompiledProject, run: RunResult) -> frozenset[str]:
         if r.resource_type == ResourceType.MODEL and r.status != NodeStatus.SKIPPED
         and cp.models[r.name].config.materialized == "cassandra"
     }  # fmt: skip
-    return frozenset(marts | {services.BUILD_INFO}) if marts else frozenset()
+    return frozenset(marts | {BUILD_INFO}) if marts else frozenset()
 
 
 def _prepare(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.cassandra import build_info
 from runner.cassandra.availability import check_writable
 from runner.cassandra.client import connect
 from runner.cassandra.connector import connector_spark_conf
@@ -35,7 +36,7 @@ from runner.local import (
 )
 from runner.local.cassandra_roles import reader_login
 from runner.paths import ensure_private_dir, state_dir, state_root
-from runner.results import Callback, Info, NodeStatus, ResourceType, RunResult
+from runner.results import Callback, Info, RunResult
 from runner.spark import class_archive
 from runner.superset import sync as superset_sync
 from runner.superset import sync_state, warm
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from runner.compile import CompiledProject
 
 CHROMIUM_PACKAGE = "chromium"
-BUILD_INFO = "build_info"  # one row per build, written by `record_build`
 TOUCH_TIMEOUT = 15.0  # seconds per request marking datasets changed after a write
 
 
@@ -106,29 +106,10 @@ def record_build(target: Target, run: RunResult, callback: Callback) -> None:
     """Write one row per build to `<keyspace>.build_info` (the dashboard shows the last one)."""
     assert target.cassandra is not None
     ks = target.cassandra.keyspace
-    models = [r for r in run.results if r.resource_type == ResourceType.MODEL]
     session = connect(target.cassandra)
     try:
-        session.execute(
-            f'CREATE TABLE IF NOT EXISTS "{ks}".{BUILD_INFO} (build_id text PRIMARY KEY, '
-            "finished_at timestamp, started_at timestamp, target text, command text, "
-            "models int, ok int, errors int, skipped int)"
-        )
-        session.execute(
-            f'INSERT INTO "{ks}".{BUILD_INFO} (build_id, finished_at, started_at, target, command, '
-            "models, ok, errors, skipped) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                run.started_at.strftime("%Y%m%dT%H%M%S") + "-" + run.command,
-                run.finished_at,
-                run.started_at,
-                run.target,
-                run.command,
-                len(models),
-                sum(1 for r in models if r.status == NodeStatus.SUCCESS),
-                sum(1 for r in models if r.status == NodeStatus.ERROR),
-                sum(1 for r in models if r.status == NodeStatus.SKIPPED),
-            ),
-        )
+        session.execute(build_info.create_table_cql(ks))
+        session.execute(build_info.insert_cql(ks), build_info.build_info_row(run))
     finally:
         session.cluster.shutdown()
 
