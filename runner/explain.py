@@ -25,11 +25,12 @@ from sqlglot import exp
 from runner.compile import CompiledProject
 from runner.diff import TABLE_LIKE, mart_key
 from runner.errors import ExecutionError, RunnerError
-from runner.preview import Preview, format_cell, jsonable, to_python
+from runner.preview import Preview, jsonable, to_python
 from runner.spark.materializations import register_existing
 from runner.spark.session import run_sql, spark_error_line, to_execution_error
 from runner.spark.sources import CORRUPT_COLUMN, register_source
 from runner.sql import DIALECT
+from runner.value_text import format_cell
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

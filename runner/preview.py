@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from runner.build import register_inputs
 from runner.compile import CompiledProject
 from runner.config import ModelConfig
-from runner.diff_words import plain
 from runner.errors import ExecutionError, RunnerError
 from runner.spark.session import create_session, run_sql, spark_error_line, to_execution_error
 from runner.spark.sources import input_bytes
@@ -155,22 +154,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float) and value != value:  # NaN is not JSON
         return None
     return value
-
-
-def format_cell(value: Any) -> str:
-    """A value in a terminal table: null, true/false, ISO dates, {k: v} maps.
-
-    Example:
-        >>> format_cell({"activation": date(2022, 1, 4)}), format_cell(None), format_cell(True)
-        ('{activation: 2022-01-04}', 'null', 'true')
-    """
-    if value is None or isinstance(value, bool | date | datetime):
-        return plain(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {format_cell(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(format_cell(v) for v in value) + "]"
-    return str(value)
 
 
 def to_python(value: Any, row_type: Any) -> Any:

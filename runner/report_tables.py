@@ -15,7 +15,8 @@ from rich.text import Text
 
 from runner.diff import DiffState, MartDiff, summary_line
 from runner.explain import MAX_ROWS, Explanation, NodeRows
-from runner.preview import Preview, format_cell
+from runner.preview import Preview
+from runner.value_text import format_cell
 
 TRANSPOSE_COLUMNS = 8  # wider rows read better as one line per column
 TRANSPOSE_ROWS = 4
