@@ -155,7 +155,7 @@ def explain_user(
     nodes += [_node_rows(q, rows, limit) for q, rows in zip(queries, model_rows, strict=True)]
     user_marts = tuple(n for n in names if cp.models[n].config.materialized in TABLE_LIKE
                        and mart_key(cp, n) == (key,))
-    flags = {n: flag_columns(cp.project.target_dir / "marts" / n) for n in user_marts}
+    flags = {n: flag_columns(cp.project.target_layout.marts / n) for n in user_marts}
     explanation = Explanation(key, value, tuple(nodes), tuple(without), user_marts=user_marts)
     filters = {n: filter_columns(cp.models[n].sql) for n in names}
     verdict = decide_verdict(explanation, cp.graph.order(), flags, filters)
@@ -362,7 +362,7 @@ def _register_models(
     needed = set(names)
     for name in names:
         needed |= cp.graph.ancestors(name)
-    marts_dir = cp.project.target_dir / "marts"
+    marts_dir = cp.project.target_layout.marts
     computed: dict[str, list[Any]] = {}
 
     def register(name: str) -> None:

@@ -31,6 +31,7 @@ from jinja2 import nodes as jnodes
 
 from runner import __version__
 from runner.artifacts import load_json, write_json
+from runner.paths import TargetLayout
 from runner.project import Project
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def build_manifest(
             "resource_type": "model",
             "path": cm.path.as_posix(),
             "original_file_path": cm.path.as_posix(),
-            "compiled_path": f"{project.config.target_path}/compiled/{cm.path.as_posix()}",
+            "compiled_path": (project.config.target_layout.compiled / cm.path).as_posix(),
             "fqn": list(model.fqn),
             "depends_on": {
                 "nodes": [f"model.{r}" for r in cm.refs],
@@ -160,12 +161,13 @@ def _test_node(project: Project, test: DataTest, calls: dict[str, set[str]]) -> 
                              calls)
     else:
         macros = macros_used(f"{{{{ {test.macro}() }}}}", calls) if test.macro else []
+    compiled = project.config.target_layout.compiled / "tests" / f"{test.name}.sql"
     return {
         "name": test.name,
         "resource_type": "test",
         "path": test.path.as_posix(),
         "original_file_path": test.path.as_posix(),
-        "compiled_path": f"{project.config.target_path}/compiled/tests/{test.name}.sql",
+        "compiled_path": compiled.as_posix(),
         "depends_on": {
             "nodes": [f"model.{r}" for r in test.refs],
             "sources": [f"source.{s}.{t}" for s, t in test.sources],
@@ -187,8 +189,8 @@ def write_manifest(
     """Write `<target>/manifest.json`; returns its path."""
     out = project.target_dir
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "manifest.json", build_manifest(project, models, tests))
-    return out / "manifest.json"
+    write_json(project.target_layout.manifest, build_manifest(project, models, tests))
+    return project.target_layout.manifest
 
 
 def state_predicate(
@@ -203,7 +205,7 @@ def state_predicate(
     or a macro it calls (directly or through other macros) differs from the saved manifest, or
     when the saved manifest does not have it. The predicate takes a model name or a unique id.
     """
-    path = state_path / "manifest.json" if state_path.is_dir() else state_path
+    path = TargetLayout(state_path).manifest if state_path.is_dir() else state_path
     old = load_json(path)
     old_nodes = old.get("nodes", {})
     old_macros = {n: m["checksum"] for n, m in old.get("macros", {}).items()}

@@ -40,7 +40,7 @@ def open_session(cp: CompiledProject) -> SparkSession:
     """A Spark session for reading the project (no Cassandra: marts come from their Parquet
     copies)."""
     project = cp.project
-    return create_session(cp.target.spark, project.target_dir / "spark-warehouse", {},
+    return create_session(cp.target.spark, project.target_layout.spark_warehouse, {},
                           input_bytes=input_bytes(project, cp.vars), project_dir=project.dir)
 
 

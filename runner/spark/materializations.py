@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from runner.config import Target
 from runner.errors import Location, MaterializationError
-from runner.paths import staged_path, swap_in
+from runner.paths import TargetLayout, staged_path, swap_in
 from runner.reuse import FINGERPRINT_FILE, fingerprint_text
 from runner.templating import this_relation
 
@@ -29,9 +29,14 @@ if TYPE_CHECKING:
 class MaterializeContext:
     spark: SparkSession
     target: Target
-    marts_dir: Path  # target/marts: Parquet copy of every table-like model
+    layout: TargetLayout  # the target folder: marts, their previous copies, persisted views
     full_refresh: bool = False
     fingerprints: Mapping[str, str] = field(default_factory=dict)  # stored with persisted rows
+
+    @property
+    def marts_dir(self) -> Path:
+        """The Parquet copy of every table-like model."""
+        return self.layout.marts
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ def _persist(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> in
     Measured on 2 cores (the project's marts, one at a time): half the JVM's CPU time at the
     original size, a sixth less at 100x, and no heap spent on cached rows.
     """
-    folder = ctx.marts_dir.parent / "persisted"
+    folder = ctx.layout.persisted
     staged = staged_path(folder / model.name)
     try:
         df.write.mode("overwrite").parquet(str(staged))
@@ -81,7 +86,7 @@ def materialize_table(
     ctx: MaterializeContext, model: CompiledModel, df: DataFrame
 ) -> MaterializeResult:
     staged, rows = _write_staged(ctx, model, df)
-    keep = previous_copy(ctx.marts_dir, model.name)
+    keep = ctx.layout.previous_copy(model.name)
     final = swap_in(staged, ctx.marts_dir / model.name, keep=keep)
     _register_parquet(ctx.spark, model.name, final)
     return MaterializeResult(f"table ({rows} rows)", rows=rows)
@@ -101,7 +106,7 @@ def materialize_cassandra(
     import time
 
     staged, rows = _write_staged(ctx, model, df)
-    keep = previous_copy(ctx.marts_dir, model.name)
+    keep = ctx.layout.previous_copy(model.name)
     if ctx.target.cassandra is None:
         final = swap_in(staged, ctx.marts_dir / model.name, keep=keep)
         _register_parquet(ctx.spark, model.name, final)
@@ -198,7 +203,7 @@ def materialize_incremental(
         staged, rows = _write_staged(ctx, model, kept.unionByName(new))
     finally:
         shutil.rmtree(new_dir, ignore_errors=True)
-    final = swap_in(staged, folder, keep=previous_copy(ctx.marts_dir, model.name))
+    final = swap_in(staged, folder, keep=ctx.layout.previous_copy(model.name))
     ctx.spark.catalog.dropTempView(this_relation(model.name))
     _register_parquet(ctx.spark, model.name, final)
     return MaterializeResult(f"incremental, {new_rows} new rows merged ({rows} rows)", rows=rows)
@@ -285,7 +290,7 @@ def previous_copy(marts_dir: Path, name: str) -> Path:
         >>> previous_copy(Path("/p/target/marts"), "m").as_posix()
         '/p/target/marts-previous/m'
     """
-    return marts_dir.with_name(f"{marts_dir.name}-previous") / name
+    return TargetLayout(marts_dir.parent).previous_copy(name)
 
 
 def _register_parquet(spark: SparkSession, name: str, path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.paths import staged_path, swap_in
+from runner.paths import TargetLayout, staged_path, swap_in
 
 
 def _folder(path: Path, text: str) -> Path:
@@ -47,3 +47,22 @@ def test_swap_in_of_a_first_copy_keeps_nothing(tmp_path: Path):
     keep = tmp_path / "marts-previous" / "m"
     swap_in(_folder(staged_path(final), "new"), final, keep=keep)
     assert _content(final) == "new" and not keep.exists()
+
+
+def test_target_layout_names_what_a_build_writes() -> None:
+    # Analysts and scripts read these paths (dbt's target/): renaming one is a breaking change.
+    layout = TargetLayout(Path("target"))
+    assert {
+        "marts": layout.marts, "marts_previous": layout.marts_previous,
+        "persisted": layout.persisted, "compiled": layout.compiled,
+        "test_failures": layout.test_failures, "sources": layout.sources,
+        "spark_warehouse": layout.spark_warehouse, "docs": layout.docs,
+        "manifest": layout.manifest, "run_results": layout.run_results,
+    } == {
+        "marts": Path("target/marts"), "marts_previous": Path("target/marts-previous"),
+        "persisted": Path("target/persisted"), "compiled": Path("target/compiled"),
+        "test_failures": Path("target/test_failures"), "sources": Path("target/sources"),
+        "spark_warehouse": Path("target/spark-warehouse"), "docs": Path("target/docs"),
+        "manifest": Path("target/manifest.json"), "run_results": Path("target/run_results.json"),
+    }  # fmt: skip
+    assert layout.previous_copy("m") == Path("target/marts-previous/m")
