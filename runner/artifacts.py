@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner import __version__
 from runner.errors import ConfigError
-from runner.paths import ensure_private_dir
+from runner.paths import TargetLayout, ensure_private_dir
 from runner.results import NodeResult, NodeStatus, ResourceType, RunResult
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ RUN_RESULTS_SCHEMA = "runner/run-results/v1"
 def write_run_results(target_dir: Path, cfg: RunConfig, run: RunResult) -> Path:
     """Write `<target>/run_results.json`; returns its path."""
     ensure_private_dir(target_dir)  # marts and artifacts: the owner's only
-    path = target_dir / "run_results.json"
+    path = TargetLayout(target_dir).run_results
     write_json(path, run_results(cfg, run))
     return path
 

@@ -189,7 +189,7 @@ def _prepare(
 
     t0 = time.perf_counter()
     if spark is None:
-        spark = create_session(target.spark, project.target_dir / "spark-warehouse", extra_conf,
+        spark = create_session(target.spark, project.target_layout.spark_warehouse, extra_conf,
                                input_bytes=input_bytes(project, cp.vars), project_dir=project.dir)
     elif extra_conf:
         apply_runtime_conf(spark, extra_conf)
@@ -222,9 +222,9 @@ def _walk(
     the models it reads are; with --fail-fast, one step at a time. Stops early on SIGINT.
     """
 
-    ctx = MaterializeContext(spark, cp.target, cp.project.target_dir / "marts", cfg.full_refresh,
+    ctx = MaterializeContext(spark, cp.target, cp.project.target_layout, cfg.full_refresh,
                              fingerprints=fingerprints)
-    failures_dir = cp.project.target_dir / "test_failures"
+    failures_dir = cp.project.target_layout.test_failures
     total = len(steps)
     position = {(s.resource_type, s.name): i for i, s in enumerate(steps)}
     inputs = [set(range(i)) if cfg.fail_fast else _step_inputs(cp, steps, i, position)
@@ -369,8 +369,9 @@ def register_inputs(
     plan = reuse.plan_inputs(cp, names, expose, fingerprints=fingerprints, reuse=reuse_previous)
     for key in sorted(plan.sources | set(sources)):
         register_source(spark, project, project.sources[key], cp.vars)
-    marts_dir = project.target_dir / "marts"
-    ctx = MaterializeContext(spark, cp.target, marts_dir, fingerprints=fingerprints or {})
+    marts_dir = project.target_layout.marts
+    ctx = MaterializeContext(spark, cp.target, project.target_layout,
+                             fingerprints=fingerprints or {})
     for name, kind in plan.models:
         model = cp.models[name]
         if kind == reuse.InputKind.REUSED:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.cassandra import build_info
 from runner.config import SupersetTarget, Target
 from runner.errors import ConfigError, Location
 from runner.lineage import expression_columns, infer_columns
@@ -31,10 +32,7 @@ from runner.yaml_files import find_line, load_yaml
 
 DATASETS_FILE = "datasets.yml"
 # Tables the runner writes itself, not models (runner/publish.py record_build).
-RUNNER_TABLES: dict[str, tuple[str, ...]] = {
-    "build_info": ("build_id", "finished_at", "started_at", "target", "command", "models", "ok",
-                   "errors", "skipped"),
-}  # fmt: skip
+RUNNER_TABLES: dict[str, tuple[str, ...]] = {build_info.BUILD_INFO: tuple(build_info.COLUMNS)}
 # Columns the runner adds to every source view (runner/spark/sources.py).
 SOURCE_EXTRA_COLUMNS = ("_corrupt_record", "_file")
 

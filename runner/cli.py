@@ -85,7 +85,7 @@ def _execute_config(cfg: RunConfig, *, sync: bool = False) -> tuple[CompiledProj
     stored = [r for r in run.results if r.failures and "stored in" in r.message]
     if stored:
         log(f"Failing rows of {len(stored)} tests stored under "
-            f"{cp.project.target_dir / 'test_failures'}")
+            f"{cp.project.target_layout.test_failures}")
     if run.interrupted:
         err_console.print(f"[yellow]Interrupted ({run.signal or 'SIGINT'}).[/yellow] "
                           "run_results.json records what was done; `runner retry` runs the rest.")
@@ -130,9 +130,9 @@ def build(debug: bool, no_superset: bool, force: bool, **kwargs: Any) -> None:
         ks = cp.target.cassandra.keyspace
         host = f"{cp.target.cassandra.hosts[0]}:{cp.target.cassandra.port}"
         log(f"Marts in Cassandra: {host} keyspace {ks}  (Parquet copies: "
-            f"{cp.project.target_dir / 'marts'})")
+            f"{cp.project.target_layout.marts})")
     else:
-        log(f"Marts (Parquet): {cp.project.target_dir / 'marts'}")
+        log(f"Marts (Parquet): {cp.project.target_layout.marts}")
     _log_changes(cp, result)
     if code:
         raise Exit(code)
@@ -182,11 +182,11 @@ def retry(project_dir: Path, profiles_dir: Path | None, debug: bool) -> None:
 def compile_(debug: bool, **kwargs: Any) -> None:
     """Render every selected model and check its SQL with sqlglot (no Spark)."""
     cp = compile_project(run_config("compile", **kwargs))
-    out = cp.project.target_dir / "compiled"
+    out = cp.project.target_layout.compiled
     log(f"Compiled {len(cp.selected)} models and {len(cp.selected_tests)} tests to {out}; "
         "SQL parses (sqlglot, spark dialect).")
     write_manifest(cp)
-    log(f"Manifest: {cp.project.target_dir / 'manifest.json'}")
+    log(f"Manifest: {cp.project.target_layout.manifest}")
 
 
 @main.command(name="ls")

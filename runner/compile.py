@@ -99,7 +99,7 @@ def selector_nodes(
 
 def _built_tables(project: Project) -> set[str]:
     """Models whose Parquet copy an earlier build left: is_incremental() is true for them."""
-    marts = project.target_dir / "marts"
+    marts = project.target_layout.marts
     return {name for name in project.models if (marts / name / "_SUCCESS").exists()}
 
 
@@ -133,7 +133,7 @@ def _write_compiled(
     tests: dict[str, DataTest],
     selected_tests: list[str],
 ) -> None:
-    out = project.target_dir / "compiled"
+    out = project.target_layout.compiled
     for name in selected:
         path = out / compiled[name].path
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from runner.errors import ConfigError, Location, RunnerError
+from runner.paths import TargetLayout
 from runner.yaml_files import load_yaml, to_config_error
 
 PROJECT_FILE = "runner_project.yml"
@@ -217,6 +218,12 @@ class ProjectConfig(_Strict):
         description="What each var may be; checked by runner/variables.py",
     )
     models: dict[str, Any] = Field(default_factory=dict, description="Per-folder model configs")
+
+    @property
+    def target_layout(self) -> TargetLayout:
+        """The target folder's layout relative to the project, as artifacts and messages show it
+        (`Project.target_layout` is the absolute one)."""
+        return TargetLayout(Path(self.target_path))
 
 
 def load_project_config(project_dir: Path) -> ProjectConfig:

@@ -34,6 +34,7 @@ from jinja2 import nodes as jnodes
 
 from runner import __version__
 from runner.artifacts import load_json, write_json
+from runner.paths import TargetLayout
 from runner.project import Project
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def build_manifest(
             "resource_type": "model",
             "path": cm.path.as_posix(),
             "original_file_path": cm.path.as_posix(),
-            "compiled_path": f"{project.config.target_path}/compiled/{cm.path.as_posix()}",
+            "compiled_path": (project.config.target_layout.compiled / cm.path).as_posix(),
             "fqn": list(model.fqn),
             "depends_on": {
                 "nodes": [f"model.{r}" for r in cm.refs],
@@ -167,12 +168,13 @@ def _test_node(project: Project, test: DataTest, calls: dict[str, set[str]]) -> 
                              calls)
     else:
         macros = macros_used(f"{{{{ {test.macro}() }}}}", calls) if test.macro else []
+    compiled = project.config.target_layout.compiled / "tests" / f"{test.name}.sql"
     return {
         "name": test.name,
         "resource_type": "test",
         "path": test.path.as_posix(),
         "original_file_path": test.path.as_posix(),
-        "compiled_path": f"{project.config.target_path}/compiled/tests/{test.name}.sql",
+        "compiled_path": compiled.as_posix(),
         "depends_on": {
             "nodes": [f"model.{r}" for r in test.refs],
             "sources": [f"source.{s}.{t}" for s, t in test.sources],
@@ -222,8 +224,8 @@ def write_manifest(
     """Write `<target>/manifest.json`; returns its path."""
     out = project.target_dir
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "manifest.json", build_manifest(project, models, tests, unit_tests))
-    return out / "manifest.json"
+    write_json(project.target_layout.manifest, build_manifest(project, models, tests, unit_tests))
+    return project.target_layout.manifest
 
 
 def state_predicate(
@@ -243,7 +245,7 @@ def state_predicate(
     `unit_test.<name>`). A saved manifest from before unit tests were recorded has no
     `unit_tests`: then a unit test follows its model only.
     """
-    path = state_path / "manifest.json" if state_path.is_dir() else state_path
+    path = TargetLayout(state_path).manifest if state_path.is_dir() else state_path
     old = load_json(path)
     old_nodes = {**old.get("nodes", {}), **(old.get("unit_tests") or {})}
     old_macros = {n: m["checksum"] for n, m in old.get("macros", {}).items()}

@@ -1,7 +1,8 @@
 """Where the runner keeps things, and the only ways it deletes or replaces a folder.
 
 Project layout:
-    <project>/<target-path>/   build outputs (compiled SQL, marts' Parquet copies, artifacts)
+    <project>/<target-path>/   build outputs (compiled SQL, marts' Parquet copies, artifacts):
+                               `TargetLayout` names each of them
     <project>/.runner/<name>/  local state of each service and tool (jars, nodes, venvs, secrets)
 
 Every delete goes through `remove_tree`, which refuses anything outside those two folders, so a
@@ -14,6 +15,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import ConfigError, RunnerError
@@ -60,6 +62,74 @@ def check_target_path(project_dir: Path, target_path: str) -> Path:
     return resolved
 
 
+@dataclass(frozen=True)
+class TargetLayout:
+    """What a build writes under the target folder, each named once (dbt's `target/`).
+
+    `root` is the target folder: absolute, or relative to the project for the paths that
+    artifacts and messages show.
+
+    Example:
+        >>> layout = TargetLayout(Path("target"))
+        >>> layout.marts.as_posix(), layout.previous_copy("m").as_posix()
+        ('target/marts', 'target/marts-previous/m')
+    """
+
+    root: Path
+
+    @property
+    def marts(self) -> Path:
+        """The Parquet copy of every table-like model, `<marts>/<model>/`."""
+        return self.root / "marts"
+
+    @property
+    def marts_previous(self) -> Path:
+        """The copies that the last build replaced (`runner diff` compares both)."""
+        return self.root / "marts-previous"
+
+    def previous_copy(self, name: str) -> Path:
+        """Where a mart's Parquet copy goes when a build replaces it."""
+        return self.marts_previous / name
+
+    @property
+    def persisted(self) -> Path:
+        """The rows of `persist: true` views, with their fingerprints (`runner.reuse`)."""
+        return self.root / "persisted"
+
+    @property
+    def compiled(self) -> Path:
+        """Compiled SQL: models by their path, `tests/`, `unit_tests/`."""
+        return self.root / "compiled"
+
+    @property
+    def test_failures(self) -> Path:
+        """The failing rows of tests run with --store-failures, `<test_failures>/<test>/`."""
+        return self.root / "test_failures"
+
+    @property
+    def sources(self) -> Path:
+        """Working copies of source files: good records of a malformed CSV, line numbers."""
+        return self.root / "sources"
+
+    @property
+    def spark_warehouse(self) -> Path:
+        """Spark's `spark.sql.warehouse.dir`."""
+        return self.root / "spark-warehouse"
+
+    @property
+    def docs(self) -> Path:
+        """The static docs site (`runner docs generate`)."""
+        return self.root / "docs"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def run_results(self) -> Path:
+        return self.root / "run_results.json"
+
+
 def remove_tree(path: Path, allowed: Iterable[Path]) -> None:
     """Delete a folder (or file) that lies strictly inside one of `allowed`; else raise.
 
@@ -84,32 +154,43 @@ def remove_tree(path: Path, allowed: Iterable[Path]) -> None:
 def staged_path(final: Path) -> Path:
     """A fresh hidden sibling of `final` to write into before `swap_in`.
 
+    The parent folder is created, and the staged siblings a killed writer left behind are
+    removed (one build at a time writes a project's outputs: `runner.lock`).
+
     Example:
-        >>> staged_path(Path("/t/marts/m")).name.startswith(".m.staged-")
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     staged_path(Path(tmp) / "marts" / "m").name.startswith(".m.staged-")
         True
     """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}.staged-*"):
+        remove_tree(stale, [final.parent])
     return final.with_name(f".{final.name}.staged-{uuid.uuid4().hex[:8]}")
 
 
-def stale_staged(final: Path) -> list[Path]:
-    """Staged siblings of `final` a killed writer left behind."""
-    if not final.parent.is_dir():
-        return []
-    return sorted(final.parent.glob(f".{final.name}.staged-*")) + sorted(
-        final.parent.glob(f".{final.name}.old-*")
-    )
-
-
-def swap_in(staged: Path, final: Path) -> Path:
-    """Replace `final` by the complete `staged` folder; the old one is deleted only afterwards.
+def swap_in(staged: Path, final: Path, *, keep: Path | None = None) -> Path:
+    """Replace `final` by the complete `staged` folder; the old one goes only afterwards.
 
     Readers see the old folder or the new one, never a half-written one: both renames are
     atomic on one file system.
+
+    Args:
+        staged: the complete new folder, from `staged_path(final)`.
+        final: where it goes.
+        keep: where the old folder is moved (replacing what was there), e.g. a mart's previous
+            copy that `runner diff` reads; without it the old folder is deleted.
+
+    Returns:
+        `final`.
     """
     old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
     if final.exists():
         final.rename(old)
     staged.rename(final)
-    if old.exists():
-        remove_tree(old, [final.parent])
+    if keep is not None and old.exists():
+        remove_tree(keep, [keep.parent])
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        old.rename(keep)
+    remove_tree(old, [final.parent])
     return final

@@ -9,6 +9,7 @@ from typing import Any, NewType
 
 from runner.config import ProjectConfig, load_project_config
 from runner.errors import ConfigError, Location
+from runner.paths import TargetLayout
 from runner.yaml_files import ModelSpec, SchemaFile, find_line, load_schema_file
 
 UniqueId = NewType("UniqueId", str)
@@ -89,6 +90,10 @@ class Project:
     @property
     def target_dir(self) -> Path:
         return self.dir / self.config.target_path
+
+    @property
+    def target_layout(self) -> TargetLayout:
+        return TargetLayout(self.target_dir)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from runner.build import BuildResult
+from runner.cassandra import build_info
 from runner.cassandra.client import connect
 from runner.compile import CompiledProject
 from runner.config import Target
@@ -27,12 +28,11 @@ from runner.interrupts import InterruptWatch
 from runner.local import redis_server, superset_server, thrift
 from runner.local import superset_cache as warm
 from runner.local.services import up
-from runner.results import Callback, Info, NodeStatus, ResourceType, RunResult
+from runner.results import Callback, Info, RunResult
 from runner.superset import sync as superset_sync
 from runner.superset import sync_state
 from runner.superset.client import SupersetClient
 
-BUILD_INFO = "build_info"  # one row per build, written by `record_build`
 TOUCH_TIMEOUT = 15.0  # seconds per request marking datasets changed after a write
 
 
@@ -66,36 +66,17 @@ def tables_written(marts: frozenset[str]) -> frozenset[str]:
         >>> tables_written(frozenset())
         frozenset()
     """
-    return marts | {BUILD_INFO} if marts else frozenset()
+    return marts | {build_info.BUILD_INFO} if marts else frozenset()
 
 
 def record_build(target: Target, run: RunResult, callback: Callback) -> None:
     """Write one row per build to `<keyspace>.build_info` (the dashboard shows the last one)."""
     assert target.cassandra is not None
     ks = target.cassandra.keyspace
-    models = [r for r in run.results if r.resource_type == ResourceType.MODEL]
     session = connect(target.cassandra)
     try:
-        session.execute(
-            f'CREATE TABLE IF NOT EXISTS "{ks}".{BUILD_INFO} (build_id text PRIMARY KEY, '
-            "finished_at timestamp, started_at timestamp, target text, command text, "
-            "models int, ok int, errors int, skipped int)"
-        )
-        session.execute(
-            f'INSERT INTO "{ks}".{BUILD_INFO} (build_id, finished_at, started_at, target, command, '
-            "models, ok, errors, skipped) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                run.started_at.strftime("%Y%m%dT%H%M%S") + "-" + run.command,
-                run.finished_at,
-                run.started_at,
-                run.target,
-                run.command,
-                len(models),
-                sum(1 for r in models if r.status == NodeStatus.SUCCESS),
-                sum(1 for r in models if r.status == NodeStatus.ERROR),
-                sum(1 for r in models if r.status == NodeStatus.SKIPPED),
-            ),
-        )
+        session.execute(build_info.create_table_cql(ks))
+        session.execute(build_info.insert_cql(ks), build_info.build_info_row(run))
     finally:
         session.cluster.shutdown()
 

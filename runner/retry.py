@@ -13,6 +13,7 @@ from typing import Any
 from runner.artifacts import load_json
 from runner.config import RunConfig, load_project_config
 from runner.errors import ConfigError
+from runner.paths import TargetLayout
 
 RETRY_STATUSES = ("error", "fail", "skipped")
 
@@ -46,8 +47,8 @@ def nodes_to_retry(run_results: dict[str, Any], manifest: dict[str, Any]) -> lis
 def retry_config(project_dir: Path, profiles_dir: Path | None = None) -> RunConfig | None:
     """The RunConfig that re-runs the failed part of the last run; None when nothing failed."""
     target_dir = project_dir / load_project_config(project_dir).target_path
-    previous = load_json(target_dir / "run_results.json")
-    manifest = load_json(target_dir / "manifest.json")
+    previous = load_json(TargetLayout(target_dir).run_results)
+    manifest = load_json(TargetLayout(target_dir).manifest)
     args = previous.get("args") or {}
     command = args.get("command")
     if command not in ("build", "run", "test"):

@@ -96,7 +96,7 @@ def model_fingerprints(cp: CompiledProject) -> dict[str, str]:
 
 def persisted_dir(cp: CompiledProject) -> Path:
     """`<target>/persisted`, where `persist: true` models keep their rows."""
-    return cp.project.target_dir / "persisted"
+    return cp.project.target_layout.persisted
 
 
 def plan_inputs(
@@ -125,7 +125,7 @@ def plan_inputs(
         has_parquet: which table-like models have a copy (default: look in target/marts).
     """
     built = set(built)
-    marts = cp.project.target_dir / "marts"
+    marts = cp.project.target_layout.marts
     stored_dir = persisted_dir(cp)
     kinds: dict[str, InputKind] = {}
     sources: set[tuple[str, str]] = set()

@@ -158,7 +158,7 @@ class Renderer:
             sources=tuple(dict.fromkeys(state.sources)),
             config=config,
             line_map=map_lines(model.raw_sql, sql.strip() + "\n"),
-            compiled_path=f"{self.project.config.target_path}/compiled/{model.path.as_posix()}",
+            compiled_path=(self.project.config.target_layout.compiled / model.path).as_posix(),
         )
 
     def render_text(self, path: Path) -> tuple[str, list[str], list[tuple[str, str]]]:

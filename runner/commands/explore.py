@@ -19,6 +19,7 @@ from runner.docs.site import generate_site
 from runner.errors import RunnerError
 from runner.explore import diff, explain, preview
 from runner.explore.tables import render_diffs, render_explanation, render_preview
+from runner.paths import TargetLayout
 
 
 @click.command()
@@ -116,7 +117,7 @@ def docs_generate(debug: bool, **kwargs: Any) -> None:
 @handle_errors
 def docs_serve(project_dir: Path, port: int, debug: bool) -> None:
     """Serve <target>/docs/ on http://127.0.0.1:PORT/ (that folder only) until Ctrl-C."""
-    folder = project_dir / load_project_config(project_dir).target_path / "docs"
+    folder = TargetLayout(project_dir / load_project_config(project_dir).target_path).docs
     if not (folder / "index.html").is_file():
         raise RunnerError(f"no site in {folder}", hint="run `runner docs generate` first")
     log(f"Serving {folder} at http://127.0.0.1:{port}/ (Ctrl-C to stop)")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import threading
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import ExecutionError, Location
+from runner.paths import staged_path, swap_in
+from runner.spark.session import strip_sqlstate
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -107,16 +107,13 @@ class ConditionBatch:
 
 def _store(df: Any, final: Path) -> Path:
     """Write rows as Parquet beside `final`, then swap them in (a stale copy never lingers)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staged = final.with_name(f".{final.name}.staged-{uuid.uuid4().hex[:8]}")
+    staged = staged_path(final)
     try:
         df.toDF(*unique_columns(df.columns)).write.mode("overwrite").parquet(str(staged))
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    shutil.rmtree(final, ignore_errors=True)
-    staged.rename(final)
-    return final
+    return swap_in(staged, final)
 
 
 def unique_columns(names: Iterable[str]) -> list[str]:
@@ -139,7 +136,7 @@ def to_test_error(exc: BaseException, test: DataTest) -> ExecutionError:
     text = str(exc).strip()
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("\tat ")]
     first = next((ln for ln in lines if "Exception" in ln or "[" in ln), lines[0] if lines else "")
-    first = re.sub(r"\s*SQLSTATE: \w+", "", first).lstrip(": ")
+    first = strip_sqlstate(first).lstrip(": ")
     return ExecutionError(
         f"Spark error in test {test.name}: {first or type(exc).__name__}",
         location=Location(test.path),

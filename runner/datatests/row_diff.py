@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+
+from runner.value_text import format_literal
 
 Row = tuple[Any, ...]
 SHOWN_ROWS = 20  # per side of the diff; the rest is counted
@@ -88,35 +89,6 @@ def compare_rows(
     return RowDiff(tuple(missing), tuple(left), len(expected) - len(missing))
 
 
-def format_value(value: Any) -> str:
-    """A value as the diff shows it: null, true/false, ISO dates, [a, b], {k: v}.
-
-    Example:
-        >>> format_value(None), format_value(True), format_value(date(2022, 1, 1))
-        ('null', 'true', '2022-01-01')
-        >>> format_value([1, 2.5]), format_value({"k": "v"}), format_value("")
-        ('[1, 2.5]', '{k: v}', "''")
-    """
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(format_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        pairs = (f"{format_value(k)}: {format_value(v)}" for k, v in value.items())
-        return "{" + ", ".join(pairs) + "}"
-    if value == "":
-        return "''"
-    return str(value).replace("\n", "\\n")
-
-
 def render_diff(columns: Sequence[str], diff: RowDiff, expected_rows: int) -> str:
     """The difference as an aligned table: `-` rows expected but missing, `+` rows not expected.
 
@@ -137,7 +109,7 @@ def render_diff(columns: Sequence[str], diff: RowDiff, expected_rows: int) -> st
     )
     marked = [("-", r) for r in _sorted(diff.missing)[:SHOWN_ROWS]]
     marked += [("+", r) for r in _sorted(diff.unexpected)[:SHOWN_ROWS]]
-    cells = [[format_value(v) for v in row] for _, row in marked]
+    cells = [[format_literal(v) for v in row] for _, row in marked]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
 
     def line(marker: str, values: Sequence[str]) -> str:
@@ -154,4 +126,4 @@ def render_diff(columns: Sequence[str], diff: RowDiff, expected_rows: int) -> st
 
 
 def _sorted(rows: Sequence[Row]) -> list[Row]:
-    return sorted(rows, key=lambda r: [format_value(v) for v in r])
+    return sorted(rows, key=lambda r: [format_literal(v) for v in r])

@@ -243,9 +243,8 @@ def compile_unit_test(
         merged_vars = _with_overrides(project, merged_vars or {}, site, spec.overrides.vars,
                                       find_line(data, "overrides"))
     compiled = renderer.render(project.models[model_name], relations=relations, vars=merged_vars)
-    compiled = replace(
-        compiled, compiled_path=f"{project.config.target_path}/compiled/unit_tests/{name}.sql"
-    )
+    compiled_sql = project.config.target_layout.compiled / "unit_tests" / f"{name}.sql"
+    compiled = replace(compiled, compiled_path=compiled_sql.as_posix())
     return UnitTest(
         name=name, model=model_name, site=site, compiled=compiled, given=given, expect=expect,
         expect_columns=tuple(dict.fromkeys(c for row in expect for c in row.values)),

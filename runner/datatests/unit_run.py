@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from runner.datatests.row_diff import RowDiff, compare_rows, format_value, render_diff
+from runner.datatests.row_diff import RowDiff, compare_rows, render_diff
 from runner.datatests.unit import UnitInput, UnitTest
 from runner.datatests.unit_values import FixtureRow, quote_name, relation_sql, to_value
 from runner.errors import RunnerError
@@ -26,6 +26,7 @@ from runner.results import NodeResult, NodeStatus, ResourceType
 from runner.spark.session import to_execution_error
 from runner.spark.sources import CORRUPT_COLUMN, FILE_COLUMN, LINE_COLUMN, RECORDS_COLUMN
 from runner.templating import CompiledModel, source_view_name
+from runner.value_text import format_literal
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -209,7 +210,7 @@ def _convert(
         return to_value(value, dtype)
     except ValueError as exc:
         raise test.site.error(
-            f"{where}: {column} = {format_value(value)} {exc}", row.line,
+            f"{where}: {column} = {format_literal(value)} {exc}", row.line,
             hint=f"the column is {dtype.simpleString()}",
         ) from None
 

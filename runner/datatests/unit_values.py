@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from runner.project import normalize_name
+from runner.value_text import plain
 
 if TYPE_CHECKING:
     from pyspark.sql.types import DataType, StructType
@@ -121,15 +122,9 @@ def to_value(value: Any, dtype: DataType) -> Any:
 
 
 def _to_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
     if isinstance(value, list | dict):
         raise ValueError("must be text, not a list or mapping")
-    return str(value)
+    return plain(value, datetime_sep=" ")  # as Spark casts a boolean or timestamp to string
 
 
 def _to_int(value: Any, bits: int) -> int:

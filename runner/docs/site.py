@@ -16,7 +16,7 @@ STATIC_FILES = ("index.html", "app.js", "style.css")
 def generate_site(cp: CompiledProject) -> Path:
     """Write the site of a compiled project; returns the path of its `index.html`."""
     catalog = build_catalog(cp, project_lineage(cp), load_dashboards(cp.project, cp.target))
-    out = cp.project.target_dir / "docs"
+    out = cp.project.target_layout.docs
     out.mkdir(parents=True, exist_ok=True)
     static = resources.files("runner.docs") / "static"
     for name in STATIC_FILES:

@@ -49,7 +49,7 @@ from runner.engine.protocol import (
 )
 from runner.errors import RunnerError, ServiceError
 from runner.local import maven
-from runner.paths import check_target_path
+from runner.paths import TargetLayout, check_target_path
 from runner.spark.session import create_session
 
 if TYPE_CHECKING:
@@ -326,7 +326,7 @@ def start_session(project_dir: Path, target_name: str | None,
     extra: dict[str, str] = {}
     if target.cassandra is not None:
         extra = connector_spark_conf(target.cassandra, maven.ensure_connector_jars(project_dir))
-    warehouse = check_target_path(project_dir, config.target_path) / "spark-warehouse"
+    warehouse = TargetLayout(check_target_path(project_dir, config.target_path)).spark_warehouse
     spark = create_session(target.spark, warehouse, extra, project_dir=project_dir)
     spark.range(1000).selectExpr("sum(id)").collect()
     return spark, session_spec(target, cassandra=bool(extra)), target.name

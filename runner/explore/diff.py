@@ -287,7 +287,7 @@ def to_json(diffs: Sequence[MartDiff]) -> dict[str, Any]:
 
 def diff_mart(cp: CompiledProject, name: str, *, limit: int = 20) -> MartDiff:
     """Diff model `name`'s current Parquet copy against its previous one."""
-    marts_dir = cp.project.target_dir / "marts"
+    marts_dir = cp.project.target_layout.marts
     current, previous = marts_dir / name, previous_copy(marts_dir, name)
     after, before = load_copy(current), load_copy(previous)
     d = diff_tables(name, before, after, mart_key(cp, name), limit=limit)

@@ -25,11 +25,12 @@ from sqlglot import exp
 from runner.compile import CompiledProject
 from runner.errors import ExecutionError, RunnerError
 from runner.explore.diff import TABLE_LIKE, mart_key
-from runner.explore.preview import Preview, format_cell, jsonable, to_python
+from runner.explore.preview import Preview, jsonable, to_python
 from runner.spark.materializations import register_existing
-from runner.spark.session import run_sql, to_execution_error
+from runner.spark.session import run_sql, spark_error_line, to_execution_error
 from runner.spark.sources import CORRUPT_COLUMN, register_source
 from runner.sql import DIALECT
+from runner.value_text import format_cell
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -154,7 +155,7 @@ def explain_user(
     nodes += [_node_rows(q, rows, limit) for q, rows in zip(queries, model_rows, strict=True)]
     user_marts = tuple(n for n in names if cp.models[n].config.materialized in TABLE_LIKE
                        and mart_key(cp, n) == (key,))
-    flags = {n: flag_columns(cp.project.target_dir / "marts" / n) for n in user_marts}
+    flags = {n: flag_columns(cp.project.target_layout.marts / n) for n in user_marts}
     explanation = Explanation(key, value, tuple(nodes), tuple(without), user_marts=user_marts)
     filters = {n: filter_columns(cp.models[n].sql) for n in names}
     verdict = decide_verdict(explanation, cp.graph.order(), flags, filters)
@@ -361,7 +362,7 @@ def _register_models(
     needed = set(names)
     for name in names:
         needed |= cp.graph.ancestors(name)
-    marts_dir = cp.project.target_dir / "marts"
+    marts_dir = cp.project.target_layout.marts
     computed: dict[str, list[Any]] = {}
 
     def register(name: str) -> None:
@@ -396,7 +397,7 @@ def _run(cp: CompiledProject, query: _Query, value: str, cap: int) -> list[Any]:
         if query.name in cp.models:
             model = cp.models[query.name]
             raise to_execution_error(exc, model, cp.project.models[query.name].raw_sql) from exc
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = spark_error_line(exc)
         raise ExecutionError(f"Spark error reading source {query.name}: {first}") from exc
 
 

@@ -14,8 +14,7 @@ from runner.build import register_inputs
 from runner.compile import CompiledProject
 from runner.config import ModelConfig
 from runner.errors import ExecutionError, RunnerError
-from runner.explore.words import plain
-from runner.spark.session import create_session, run_sql, to_execution_error
+from runner.spark.session import create_session, run_sql, spark_error_line, to_execution_error
 from runner.spark.sources import input_bytes
 from runner.sql import check_syntax
 from runner.templating import CompiledModel, Renderer, map_lines
@@ -41,7 +40,7 @@ def open_session(cp: CompiledProject) -> SparkSession:
     """A Spark session for reading the project (no Cassandra: marts come from their Parquet
     copies)."""
     project = cp.project
-    return create_session(cp.target.spark, project.target_dir / "spark-warehouse", {},
+    return create_session(cp.target.spark, project.target_layout.spark_warehouse, {},
                           input_bytes=input_bytes(project, cp.vars), project_dir=project.dir)
 
 
@@ -97,7 +96,7 @@ def filter_rows(df: DataFrame, where: str | None, name: str) -> DataFrame:
     try:
         return df.where(where)
     except PySparkException as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = spark_error_line(exc)
         raise ExecutionError(
             f"--where {where!r} does not apply to {name}: {first}",
             hint=f"a Spark SQL condition on the columns of {name}: {', '.join(df.columns)}",
@@ -155,22 +154,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float) and value != value:  # NaN is not JSON
         return None
     return value
-
-
-def format_cell(value: Any) -> str:
-    """A value in a terminal table: null, true/false, ISO dates, {k: v} maps.
-
-    Example:
-        >>> format_cell({"activation": date(2022, 1, 4)}), format_cell(None), format_cell(True)
-        ('{activation: 2022-01-04}', 'null', 'true')
-    """
-    if value is None or isinstance(value, bool | date | datetime):
-        return plain(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {format_cell(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(format_cell(v) for v in value) + "]"
-    return str(value)
 
 
 def to_python(value: Any, row_type: Any) -> Any:

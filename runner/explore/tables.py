@@ -15,7 +15,8 @@ from rich.text import Text
 
 from runner.explore.diff import DiffState, MartDiff, summary_line
 from runner.explore.explain import MAX_ROWS, Explanation, NodeRows
-from runner.explore.preview import Preview, format_cell
+from runner.explore.preview import Preview
+from runner.value_text import format_cell
 
 TRANSPOSE_COLUMNS = 8  # wider rows read better as one line per column
 TRANSPOSE_ROWS = 4

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
+from runner.value_text import plain
 
 PERCENT = re.compile(r"(^|_)(rates?|share|pct|percent|lift|ratio)(_|$)")
 
@@ -37,8 +38,6 @@ def format_value(value: Any, column: str, type_: pa.DataType, digits: int = 1) -
         return f"{value:.{digits + 3}g}"
     if pa.types.is_integer(type_):
         return f"{value:,}"
-    if isinstance(value, date | datetime):
-        return value.isoformat()
     if pa.types.is_map(type_):
         return "{" + ", ".join(f"{k}: {plain(v)}" for k, v in value) + "}"
     return plain(value)
@@ -60,14 +59,3 @@ def format_change(column: str, key: Sequence[Any], before: Any, after: Any,
             break
     label = ", ".join([column, *(plain(k) for k in key)])
     return f"{label}: {old} → {new}"
-
-
-def plain(value: Any) -> str:
-    """A key value or map entry: null, true/false, ISO dates, else str()."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return str(value)

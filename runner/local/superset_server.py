@@ -9,7 +9,8 @@ with a password generated once into `.runner/secrets/superset-admin.password` (0
 `admin`/`admin` login stays active. The password reaches Superset on standard input only.
 
 State, under `<project>/.runner/superset/` (0700): venv/ (see `runner.local.superset_venv`),
-superset_config.py (`runner.local.superset_config`: caches in the project's Redis), superset.db
+superset_config.py and its settings superset_config.json (`runner.local.superset_config`: caches
+in the project's Redis), superset.db
 (the Thrift password in it is encrypted with the secret key), secret_key (0600), home/,
 gunicorn.pid, gunicorn.log, superset.url, install.log, init.log.
 """
@@ -38,7 +39,7 @@ from runner.local.processes import (
     wait_ready,
 )
 from runner.local.redis_server import password_file, redis_password
-from runner.local.superset_config import config_text
+from runner.local.superset_config import CONFIG_FILE, config_files
 from runner.local.superset_venv import SUPERSET_VERSION, ensure_superset_venv, superset_dir
 from runner.paths import ensure_private_dir, state_root
 from runner.secret_files import ensure_secret, secret_path, write_private
@@ -191,19 +192,20 @@ def _write_config(state: Path, redis_port: int, redis_password_file: Path) -> bo
     ensure_private_dir(state)
     ensure_private_dir(state / "home")
     ensure_secret(state / "secret_key")
-    config = state / "superset_config.py"
-    text = config_text(state, redis_port, redis_password_file)
-    if config.is_file() and config.read_text() == text:
-        return False
-    write_private(config, text)
-    return True
+    changed = False
+    for name, text in config_files(state, redis_port, redis_password_file).items():
+        path = state / name
+        if not (path.is_file() and path.read_text() == text):
+            write_private(path, text)
+            changed = True
+    return changed
 
 
 def _superset_env(state: Path) -> dict[str, str]:
     """The environment Superset's commands run in: no secrets, the config's path."""
     return child_env(
         {
-            "SUPERSET_CONFIG_PATH": str(state / "superset_config.py"),
+            "SUPERSET_CONFIG_PATH": str(state / CONFIG_FILE),
             "SUPERSET_HOME": str(state / "home"),
             "FLASK_APP": "superset",
             "PYTHONUNBUFFERED": "1",

@@ -154,6 +154,30 @@ def _on_this_machine(master: str) -> bool:
 
 
 _POS = re.compile(r"line (\d+),? pos (\d+)")
+_SQLSTATE = re.compile(r"\s*SQLSTATE: \w+")
+
+
+def strip_sqlstate(line: str) -> str:
+    """A line of a Spark error without the SQLSTATE code Spark puts in its messages.
+
+    Example:
+        >>> strip_sqlstate("[DIVIDE_BY_ZERO] Division by zero. SQLSTATE: 22012; line 1 pos 7")
+        '[DIVIDE_BY_ZERO] Division by zero.; line 1 pos 7'
+    """
+    return _SQLSTATE.sub("", line)
+
+
+def spark_error_line(exc: BaseException) -> str:
+    """The first line of a Spark error without its SQLSTATE code (the error's type if empty).
+
+    Example:
+        >>> spark_error_line(ValueError("\\n[X] no column. SQLSTATE: 42703\\n'Project"))
+        '[X] no column.'
+        >>> spark_error_line(ValueError())
+        'ValueError'
+    """
+    text = str(exc).strip()
+    return strip_sqlstate(text.splitlines()[0]) if text else type(exc).__name__
 
 
 def run_sql(spark: SparkSession, model: CompiledModel, raw_sql: str) -> DataFrame:
@@ -169,8 +193,7 @@ def run_sql(spark: SparkSession, model: CompiledModel, raw_sql: str) -> DataFram
 def to_execution_error(exc: BaseException, model: CompiledModel, raw_sql: str) -> ExecutionError:
     """Translate a Spark error raised while running `model` into an ExecutionError."""
     text = str(exc)
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    first = re.sub(r"\s*SQLSTATE: \w+", "", first)
+    first = spark_error_line(exc)
     match = _POS.search(text)
     location = Location(model.path)
     if match:

@@ -159,7 +159,7 @@ def register_source(
     path = source_file(project, table, vars)
     order, scan = scan_source(path, table)
     name = source_view_name(table.source_name, table.name)
-    work = project.target_dir / "sources"
+    work = project.target_layout.sources
     read_path = path
     if scan.malformed:
         read_path = write_good_records(path, scan, work / f"{name}.csv")

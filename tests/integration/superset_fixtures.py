@@ -14,16 +14,12 @@ Environment:
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import os
 import random
 import shutil
-import socket
-import struct
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -466,9 +462,12 @@ def superset_stack(superset_cassandra: CassandraTarget) -> Iterator[SupersetStac
 
 
 # ---------------------------------------------------------------------------------------------
-# Headless Chromium screenshot over the DevTools protocol (no Selenium/Playwright)
+# Headless Chromium screenshot: Debian's Chromium driven by Playwright (as in test_docs.py)
 
 CHROMIUM_APT = "apt-get update && apt-get install -y chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars"]  # fmt: skip
 ERROR_TEXTS = (
     "Unexpected error",
     "There is no chart definition",
@@ -485,84 +484,6 @@ PAGE_STATE_JS = """JSON.stringify({
          + '.dashboard-chart table, .big_number, .superset-legacy-chart-big-number').length,
   text: document.body ? document.body.innerText : ''
 })"""
-
-
-class _WebSocket:
-    """The least of RFC 6455 a CDP client needs: masked text frames out, any frames in."""
-
-    def __init__(self, url: str, timeout: float) -> None:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        self.file = self.sock.makefile("rb")
-        status_line = self.file.readline()
-        if b" 101 " not in status_line:
-            raise RuntimeError(f"websocket handshake failed: {status_line!r}")
-        while self.file.readline() not in (b"\r\n", b""):
-            pass
-
-    def send(self, text: str) -> None:
-        data = text.encode()
-        mask = os.urandom(4)
-        n = len(data)
-        head = bytes([0x81]) + (
-            bytes([0x80 | n])
-            if n < 126
-            else bytes([0x80 | 126]) + struct.pack(">H", n)
-            if n < 65536
-            else bytes([0x80 | 127]) + struct.pack(">Q", n)
-        )
-        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
-
-    def recv(self) -> str:
-        chunks = []
-        while True:
-            b1, b2 = self.file.read(2)
-            n = b2 & 0x7F
-            if n == 126:
-                n = struct.unpack(">H", self.file.read(2))[0]
-            elif n == 127:
-                n = struct.unpack(">Q", self.file.read(8))[0]
-            payload = self.file.read(n)
-            opcode = b1 & 0x0F
-            if opcode == 8:
-                raise ConnectionError("DevTools closed the websocket")
-            if opcode in (0, 1, 2):
-                chunks.append(payload)
-                if b1 & 0x80:
-                    return b"".join(chunks).decode()
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class _Cdp:
-    def __init__(self, ws: _WebSocket) -> None:
-        self.ws = ws
-        self.next_id = 0
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self.next_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _login_cookie(base: str, username: str, password: str) -> str:
@@ -601,64 +522,38 @@ def take_screenshot(
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip(f"chromium is not installed ({CHROMIUM_APT})")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     base = dashboard_url.split("/superset/")[0]
     cookie = _login_cookie(base, username, password)
-    port = _free_port()
-    profile = tempfile.mkdtemp(prefix="runner-chromium-")
-    proc = subprocess.Popen(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars", f"--user-data-dir={profile}",
-         "--remote-debugging-address=127.0.0.1", f"--remote-debugging-port={port}",
-         f"--window-size={width},{height}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        import requests
-
-        deadline = time.monotonic() + 30
-        pages: list[dict[str, Any]] = []
-        while time.monotonic() < deadline and not pages:
-            try:
-                pages = [
-                    p
-                    for p in requests.get(f"http://127.0.0.1:{port}/json", timeout=2).json()
-                    if p.get("type") == "page"
-                ]
-            except requests.RequestException:
-                time.sleep(0.2)
-        if not pages:
-            raise RuntimeError("chromium's DevTools endpoint did not come up")
-        ws = _WebSocket(pages[0]["webSocketDebuggerUrl"], timeout=timeout)
-        cdp = _Cdp(ws)
-        cdp.call("Network.enable")
-        cdp.call("Network.setCookie", name="session", value=cookie, domain="127.0.0.1", path="/")
-        cdp.call("Page.enable")
-        cdp.call("Page.navigate", url=dashboard_url)
-        state: dict[str, Any] = {}
-        deadline = time.monotonic() + timeout
-        settled_since = None
-        while time.monotonic() < deadline:
-            res = cdp.call("Runtime.evaluate", expression=PAGE_STATE_JS, returnByValue=True)
-            state = json.loads(res["result"]["value"])
-            ready = state["charts"] > 0 and state["loading"] == 0 and state["drawn"] > 0
-            settled_since = (settled_since or time.monotonic()) if ready else None
-            if settled_since and time.monotonic() - settled_since > 2:  # let animations end
-                break
-            time.sleep(0.5)
-        # A plain viewport capture: captureBeyondViewport renders an empty grey body.
-        shot = cdp.call("Page.captureScreenshot", format="png")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(base64.b64decode(shot["data"]))
-        ws.close()
-        return state
-    finally:
-        proc.terminate()
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(profile, ignore_errors=True)
+            context = browser.new_context(viewport={"width": width, "height": height})
+            context.add_cookies(
+                [{"name": "session", "value": cookie, "domain": "127.0.0.1", "path": "/"}]
+            )
+            page = context.new_page()
+            page.goto(dashboard_url, wait_until="commit", timeout=timeout * 1000)
+            state: dict[str, Any] = {}
+            deadline = time.monotonic() + timeout
+            settled_since = None
+            while time.monotonic() < deadline:
+                try:
+                    state = json.loads(page.evaluate(PAGE_STATE_JS))
+                except sync_api.Error:  # the page is between documents (a redirect)
+                    time.sleep(0.5)
+                    continue
+                ready = state["charts"] > 0 and state["loading"] == 0 and state["drawn"] > 0
+                settled_since = (settled_since or time.monotonic()) if ready else None
+                if settled_since and time.monotonic() - settled_since > 2:  # let animations end
+                    break
+                time.sleep(0.5)
+            # The window only: Superset loads no chart below it, so callers make it tall enough.
+            out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(out))
+            return state
+        finally:
+            browser.close()
 
 
 def image_stats(python: Path, png: Path) -> dict[str, float]:
