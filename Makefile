@@ -18,8 +18,9 @@ setup: $(BIN)/runner  ## Python env, Maven jars, Superset env, Chromium (for scr
 demo: setup  ## The main job: local Cassandra + Superset, build every model, sync the dashboard
 	$(BIN)/runner build
 
-test: setup check  ## The whole test suite (what CI runs): static checks, then pytest
-	$(BIN)/python -m pytest
+test: setup check  ## The whole test suite (what CI runs): static checks, unit tests (stop at the first failure), integration tests
+	$(BIN)/python -m pytest tests/unit -x
+	$(BIN)/python -m pytest tests/integration --durations=20
 
 check: $(BIN)/runner  ## Static gates: ruff, the import layers and mypy on runner/, runner lint (doctests run in pytest)
 	$(BIN)/ruff check runner

@@ -245,6 +245,8 @@ def _walk(
 
     def execute(i: int) -> NodeResult:
         step = steps[i]
+        # a cancelled job (Ctrl-C, SIGTERM) stops its running tasks at once, freeing the cores
+        spark.sparkContext.setInterruptOnCancel(True)
         if step.resource_type == ResourceType.MODEL:
             result = run_model(ctx, cp, step.name)
         elif step.resource_type == ResourceType.UNIT_TEST:
