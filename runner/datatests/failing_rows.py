@@ -75,8 +75,8 @@ class ConditionBatch:
 
     Each count equals the number of rows the test's own query returns, so a test with none
     passes without a query of its own and a failing one only fetches its first rows for the
-    message; failing rows to store are never batched. In this project, 58 of the 61 tests: one
-    query per model instead of one or two per test.
+    message; failing rows to store are never batched. In this project, 60 of the 67 data tests:
+    one query per model instead of one (passing) or two (failing) jobs per test.
 
     Args:
         spark: the session.
