@@ -44,11 +44,11 @@ def run_test(
     Raises:
         ExecutionError: Spark could not run the test's SQL.
     """
+    if failures == 0 and failures_dir is None:
+        return FailingRows(0)
     from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
 
-    if failures == 0 and failures_dir is None:
-        return FailingRows(0)
     stored = None
     try:
         df = spark.sql(test.sql)

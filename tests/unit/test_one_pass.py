@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlglot
 from sqlglot import exp
 
+from runner.datatests.collect import DataTest
+from runner.datatests.failing_rows import FailingRows, run_test
 from runner.datatests.generic import FAILURE_COUNTS, FailureCount
 from runner.datatests.one_pass import build_count_query
 
@@ -72,3 +76,9 @@ def test_one_column_per_test_in_order():
 def test_where_of_a_row_condition():
     assert FailureCount("`x` is null").where("y > 0") == FailureCount("(y > 0) and (`x` is null)")
     assert FailureCount("`x` is null").where(None) == FailureCount("`x` is null")
+
+
+def test_a_test_its_models_pass_found_passing_runs_no_query():
+    test = DataTest(name="t", kind="not_null", path=Path("schema.yml"), sql="select 1",
+                    refs=("m",), model="m", count=FailureCount("`x` is null"))
+    assert run_test(None, test, None, failures=0) == FailingRows(0)  # type: ignore[arg-type]
