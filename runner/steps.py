@@ -59,15 +59,14 @@ def run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeRe
 def run_test(
     spark: SparkSession, test: DataTest, failures_dir: Path | None, batch: ConditionBatch
 ) -> NodeResult:
-    """Run a data test (in `batch` when it passes there); failing rows fail or warn by severity.
+    """Run a data test (counted in `batch` when it is there); failing rows fail or warn by
+    severity.
 
     With `failures_dir`, the failing rows are stored there.
     """
     started = time.perf_counter()
     try:
-        outcome = failing_rows.FailingRows(0) if batch.passes(test) else failing_rows.run_test(
-            spark, test, failures_dir
-        )
+        outcome = failing_rows.run_test(spark, test, failures_dir, batch.failures(test))
     except RunnerError as err:
         message, failures, status = str(err), None, NodeStatus.ERROR
     except Exception as exc:  # noqa: BLE001 - Py4J errors outside the translated ones

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.datatests.generic import FAILING_ROW_CONDITIONS, GENERIC_TESTS, GenericTestFn
+from runner.datatests.generic import (
+    FAILURE_COUNTS,
+    GENERIC_TESTS,
+    FailureCount,
+    GenericTestFn,
+)
 from runner.errors import CompilationError, Location
 from runner.project import Model, Project, UniqueId, normalize_name, validate_name
 from runner.yaml_files import find_line
@@ -56,9 +61,9 @@ class DataTest:
     where: str | None = None
     store_failures: bool | None = None
     macro: str | None = None  # the user macro that implements it
-    # for a built-in test whose failing rows are the model's rows meeting one condition: that
-    # condition, so several such tests of a model can be counted in one scan
-    condition: str | None = None
+    # for a built-in test reading only its model: how one scan of the model counts its failing
+    # rows, so the tests of a model are counted in one query (datatests/one_pass.py)
+    count: FailureCount | None = None
 
     @property
     def unique_id(self) -> UniqueId:
@@ -186,7 +191,7 @@ def _compile_generic(
     severity = _severity(config.get("severity", "error"), path, what)
     where = config.get("where")
 
-    condition = None
+    count = None
     refs: list[str] = [model.name]
     sources: list[tuple[str, str]] = []
     kwargs: dict[str, Any] = {}
@@ -207,9 +212,8 @@ def _compile_generic(
         sources += rendered.sources
     elif kind in GENERIC_TESTS:
         sql, macro = _call_generic(GENERIC_TESTS[kind], relation, column, kwargs, path, what), None
-        if kind in FAILING_ROW_CONDITIONS:
-            condition = FAILING_ROW_CONDITIONS[kind](column, **kwargs)
-            condition = f"({where}) and ({condition})" if where else condition
+        if kind in FAILURE_COUNTS:
+            count = FAILURE_COUNTS[kind](column, **kwargs).where(where)
     else:
         known = ", ".join(sorted(GENERIC_TESTS))
         raise _definition_error(
@@ -223,7 +227,7 @@ def _compile_generic(
         name=str(name), kind=kind, path=path, sql=sql.strip(), refs=tuple(dict.fromkeys(refs)),
         sources=tuple(dict.fromkeys(sources)), model=model.name, column=column, kwargs=args,
         severity=severity, tags=_tags(config.get("tags")), where=where,
-        store_failures=config.get("store_failures"), macro=macro, condition=condition,
+        store_failures=config.get("store_failures"), macro=macro, count=count,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
@@ -99,12 +100,65 @@ GENERIC_TESTS: dict[str, GenericTestFn] = {
     "expression": expression,
 }
 
-# kind -> fn(column_name, **arguments) -> the condition a failing row meets, for the tests whose
-# failing rows are exactly the rows meeting it (see failing_rows.PredicateBatch).
-FAILING_ROW_CONDITIONS: dict[str, Callable[..., str]] = {
-    "not_null": not_null_failing,
-    "accepted_values": accepted_values_failing,
-    "expression": expression_failing,
+
+
+@dataclass(frozen=True)
+class FailureCount:
+    """How one scan of a model counts a test's failing rows, as its own query would.
+
+    The rows meeting `condition` count; with `distinct`, the distinct values of that expression
+    among them (a grouped test returns one row per value); with `partition`, only rows whose
+    group (same values of those expressions) has more than one row meeting the condition.
+    """
+
+    condition: str
+    distinct: str | None = None
+    partition: tuple[str, ...] = ()
+
+    def where(self, where: str | None) -> FailureCount:
+        """The count restricted to the rows of a test's `where` config."""
+        if not where:
+            return self
+        return FailureCount(f"({where}) and ({self.condition})", self.distinct, self.partition)
+
+
+def not_null_count(column_name: str | None) -> FailureCount:
+    return FailureCount(not_null_failing(column_name))
+
+
+def unique_count(column_name: str | None) -> FailureCount:
+    col = quote_column(_need_column(column_name))
+    return FailureCount(f"{col} is not null", distinct=col, partition=(col,))
+
+
+def unique_combination_count(
+    column_name: str | None = None, *, combination_of_columns: list[str]
+) -> FailureCount:
+    # a struct keeps NULLs as a value, as the test's GROUP BY does (count(distinct a, b) skips them)
+    cols = tuple(quote_column(c) for c in _need_list(combination_of_columns, "columns"))
+    return FailureCount("true", distinct=f"struct({', '.join(cols)})", partition=cols)
+
+
+def accepted_values_count(
+    column_name: str | None, *, values: list[Any], quote: bool = True
+) -> FailureCount:
+    condition = accepted_values_failing(column_name, values=values, quote=quote)
+    return FailureCount(condition, distinct=quote_column(_need_column(column_name)))
+
+
+def expression_count(column_name: str | None = None, *, expression: str) -> FailureCount:
+    return FailureCount(expression_failing(column_name, expression=expression))
+
+
+# kind -> fn(column_name, **arguments) -> how one scan of the model counts the test's failing
+# rows (see one_pass.py); relationships reads a second model, which may not be built yet when
+# the first test of its own model runs, so it keeps its own query.
+FAILURE_COUNTS: dict[str, Callable[..., FailureCount]] = {
+    "not_null": not_null_count,
+    "unique": unique_count,
+    "unique_combination_of_columns": unique_combination_count,
+    "accepted_values": accepted_values_count,
+    "expression": expression_count,
 }
 
 

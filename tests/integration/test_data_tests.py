@@ -161,24 +161,112 @@ def test_a_test_reading_only_a_source(run_runner, spark, tmp_path):
 
 
 def test_condition_batch_counts_a_model_once(spark):
-    """Passing condition tests of a model need no query of their own; failing ones, and any
+    """Batched tests of a model need no count of their own; a test alone on its model, and any
     batch that cannot run, fall back to running the test alone."""
     from runner.datatests.collect import DataTest
     from runner.datatests.failing_rows import ConditionBatch
+    from runner.datatests.generic import FailureCount
 
     spark.createDataFrame([("a", 1), ("b", 2), (None, 3)], "user_id string, n int") \
         .createOrReplaceTempView("batch_users")
 
     def make(name: str, condition: str, model: str = "batch_users") -> DataTest:
         return DataTest(name=name, kind="expression", path=Path("schema.yml"), sql="select 1",
-                        refs=(model,), model=model, condition=condition)
+                        refs=(model,), model=model, count=FailureCount(condition))
 
     ok, bad, alone = make("ok", "n > 5"), make("bad", "user_id is null"), make("x", "n < 0", "m")
     batch = ConditionBatch(spark, [ok, bad, alone])
     assert batch.passes(ok) and not batch.passes(bad)
-    assert not batch.passes(alone)  # the only test of its model: not batched
+    assert (batch.failures(ok), batch.failures(bad)) == (0, 1)
+    assert batch.failures(alone) is None  # the only test of its model: not batched
     assert batch.counts == {"batch_users": {"ok": 0, "bad": 1}}
 
     broken = ConditionBatch(spark, [ok, make("broken", "no_such_column > 0")])
-    assert not broken.passes(ok)
+    assert broken.failures(ok) is None
     assert broken.counts == {"batch_users": {}}
+
+
+# -- the generic tests of one model counted in one query ------------------------------------
+
+WIDE_SQL = """select * from values
+  (1, 'x', 'a', 1), (1, 'x', 'a', -1), (1, 'y', 'b', 2), (2, 'y', 'c', -5), (2, null, 'a', 3),
+  (null, null, 'a', 4), (null, 'x', 'c', -2), (3, 'z', 'd', 5)
+  as t(id, grp, kind, score)
+"""
+WIDE_YML = """version: 2
+models:
+  - name: wide
+    tests:
+      - unique_combination_of_columns: {combination_of_columns: [grp, kind]}
+      - expression: {expression: "score >= 0", config: {where: "grp = 'x'", severity: warn}}
+    columns:
+      - name: id
+        tests: [not_null, unique]
+      - name: kind
+        tests:
+          - accepted_values: {values: [a, b], severity: warn}
+      - name: score
+        tests: [not_null]
+      - name: grp
+        tests:
+          - unique: {config: {where: "kind = 'a'"}}
+"""
+# test name -> (status, failures): the counts each test's own query returns (rows, distinct
+# values, duplicated groups), NULL groups and `where` included
+WIDE_EXPECTED = {
+    "not_null_wide_id": ("fail", 2),
+    "unique_wide_id": ("fail", 2),  # ids 1 (3 rows) and 2 (2 rows)
+    "accepted_values_wide_kind__a__b": ("warn", 2),  # c (2 rows) and d
+    "unique_combination_of_columns_wide__grp__kind": ("fail", 2),  # (x, a) and (NULL, a)
+    "expression_wide__score_gte_0": ("warn", 2),  # grp x: -1 and -2
+    "not_null_wide_score": ("pass", 0),
+    "unique_wide_grp": ("fail", 1),  # kind a: grp x twice (NULL not a duplicate)
+}
+
+
+@pytest.fixture(scope="module")
+def wide_project(tmp_path_factory):
+    project = _copy(tmp_path_factory.mktemp("wide"))
+    (project / "models" / "wide.sql").write_text(WIDE_SQL)
+    (project / "models" / "wide.yml").write_text(WIDE_YML)
+    return project
+
+
+@pytest.mark.parametrize("store", [False, True], ids=["counted in one pass", "store failures"])
+def test_tests_of_one_model_counted_once(run_runner, wide_project, store):
+    """Statuses, counts and sample rows are those of each test's own query, batched or not;
+    with --store-failures, every failing test's rows are stored."""
+    args = ["test", "--select", "wide"] + (["--store-failures"] if store else [])
+    result = run_runner(args, project_dir=wide_project)
+    assert result.exit_code == 1
+    assert "Done. OK=1 WARN=2 ERROR=4 SKIP=0 TOTAL=7" in result.output
+    assert "WARN 2 accepted_values_wide_kind__a__b" in result.output
+    assert "value_field | n_records\nc           | 2\nd           | 1" in result.output
+    assert "unique_field | n_records\nx            | 2" in result.output
+    results = _results(wide_project)
+    got = {uid.removeprefix("test."): (r["status"], r["failures"]) for uid, r in results.items()}
+    assert got == WIDE_EXPECTED
+    for name, (status, failures) in WIDE_EXPECTED.items():
+        stored = wide_project / "target" / "test_failures" / name
+        assert stored.exists() == (store and status != "pass"), name
+        if stored.exists():
+            assert len(pd.read_parquet(stored)) == failures
+            assert f"stored in {stored}" in results[f"test.{name}"]["message"]
+        if store:
+            shutil.rmtree(stored, ignore_errors=True)
+
+
+def test_one_pass_counts_equal_each_tests_own_query(run_runner, wide_project, spark):
+    """One query counts the model's batched tests, each as its own query would."""
+    from runner.compile import compile_project
+    from runner.config import RunConfig
+    from runner.datatests.failing_rows import ConditionBatch
+
+    spark.sql(WIDE_SQL).createOrReplaceTempView("wide")
+    cp = compile_project(RunConfig(project_dir=wide_project, command="compile"), check_sql=False)
+    tests = [t for t in cp.tests.values() if t.model == "wide"]
+    batch = ConditionBatch(spark, tests)
+    assert sorted(t.name for t in batch.groups["wide"]) == sorted(WIDE_EXPECTED)
+    for test in tests:
+        assert batch.failures(test) == spark.sql(test.sql).count(), test.name
+    assert set(batch.counts) == {"wide"}

@@ -17,6 +17,7 @@ from runner.manifest import build_manifest
 from runner.results import NodeResult, RunResult
 from runner.cli import main
 from runner.datatests.collect import parse_entry
+from runner.datatests.generic import FailureCount
 
 MODELS = {
     "models/users.sql": "select 1 as user_id, 'control' as ab_group, 0.5 as rate",
@@ -116,26 +117,33 @@ def test_compiled_sql(make_project, title, columns, tests, name, sql):
 
 
 CONDITIONS = {
-    "not_null": ("- name: user_id\n  tests: [not_null]", "", "`user_id` is null"),
-    "accepted_values": ("- name: ab_group\n  tests:\n    - accepted_values: {values: [a, b]}", "",
-                        "`ab_group` is not null and `ab_group` not in ('a', 'b')"),
+    "not_null": ("- name: user_id\n  tests: [not_null]", "", FailureCount("`user_id` is null")),
+    "accepted_values": (
+        "- name: ab_group\n  tests:\n    - accepted_values: {values: [a, b]}", "",
+        FailureCount("`ab_group` is not null and `ab_group` not in ('a', 'b')",
+                     distinct="`ab_group`")),
     "expression": ("- name: rate\n  tests:\n    - expression: {expression: '<= 1'}", "",
-                   "not (`rate` <= 1)"),
+                   FailureCount("not (`rate` <= 1)")),
     "where": ("- name: user_id\n  tests:\n    - not_null: {config: {where: 'rate > 0'}}", "",
-              "(rate > 0) and (`user_id` is null)"),
-    "unique": ("- name: user_id\n  tests: [unique]", "", None),
+              FailureCount("(rate > 0) and (`user_id` is null)")),
+    "unique": ("- name: user_id\n  tests: [unique]", "",
+               FailureCount("`user_id` is not null", distinct="`user_id`",
+                            partition=("`user_id`",))),
     "combination": ("", "- unique_combination_of_columns: {combination_of_columns: [user_id]}",
-                    None),
+                    FailureCount("true", distinct="struct(`user_id`)", partition=("`user_id`",))),
+    # reads a second model, maybe not built when its own model's pass runs
+    "relationships": ("- name: user_id\n  tests:\n"
+                      "    - relationships: {to: \"ref('orders')\", field: user_id}", "", None),
 }
 
 
 @pytest.mark.parametrize("title", sorted(CONDITIONS))
-def test_condition_of_row_level_tests(make_project, title):
-    """The condition a failing row meets: what ConditionBatch counts; None for grouped tests."""
-    columns, tests, condition = CONDITIONS[title]
+def test_failure_count_of_generic_tests(make_project, title):
+    """How one pass over the model counts a test's failing rows; None: its own query only."""
+    columns, tests, count = CONDITIONS[title]
     cp = _compile(make_project, _schema("users", columns, tests))
     (test,) = cp.tests.values()
-    assert test.condition == condition
+    assert test.count == count
 
 
 def test_relationships_refers_to_the_other_model(make_project):
@@ -312,7 +320,8 @@ def test_run_results_test_status(status, failures, expected):
 
 
 @pytest.mark.parametrize("name", ["runner.datatests.collect", "runner.datatests.generic",
-                                  "runner.datatests.failing_rows", "runner.artifacts", "runner.retry",
+                                  "runner.datatests.failing_rows", "runner.datatests.one_pass",
+                                  "runner.artifacts", "runner.retry",
                                   "runner.interrupts"])
 def test_doctests(name):
     assert doctest.testmod(importlib.import_module(name)).failed == 0
