@@ -86,9 +86,10 @@ def indirect_selection_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`--indirect-selection` of the commands that select tests (build, test, ls)."""
     return click.option(
         "--indirect-selection", type=click.Choice(INDIRECT_SELECTION), default="eager",
-        metavar="MODE", show_default=True, help="Tests of the selected models that run: eager (a test that reads "
-        "any of them), cautious (only those whose every model is selected), buildable (or an "
-        "ancestor of one), empty (only tests selected themselves)",
+        metavar="MODE", show_default=True,
+        help="Tests of the selected models that run: eager (a test that reads any of them), "
+        "cautious (only those whose every model is selected), buildable (or an ancestor of "
+        "one), empty (only tests selected themselves)",
     )(fn)
 
 
