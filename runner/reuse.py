@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING
 
 from runner import __version__
 from runner.spark.fingerprint_file import stored_fingerprint
+from runner.spark.materializations import dirty_marker
 from runner.spark.sources import source_file
 
 if TYPE_CHECKING:
     from runner.compile import CompiledProject
 
 EDGE_BYTES = 64 * 1024
+TABLE_LIKE = ("table", "cassandra", "incremental")  # kept as a Parquet copy under marts/
 
 
 class InputKind(StrEnum):
@@ -69,29 +71,100 @@ def file_fingerprint(path: Path) -> dict[str, object]:
 
 
 def model_fingerprints(cp: CompiledProject) -> dict[str, str]:
-    """The fingerprint of every enabled model, upstream first."""
-    typed_vars = json.dumps(cp.vars, sort_keys=True, default=str)
-    files: dict[tuple[str, str], dict[str, object]] = {}
+    """The fingerprint of every enabled model, upstream first.
+
+    It covers the compiled SQL, the config, the values of the vars its rendering read, the
+    target, the fingerprints of the models it refs and its raw files' identity
+    (`file_fingerprint`): a change to any of them changes it and every downstream one.
+    """
+    files = _SourceFiles(cp)
+    values = {**cp.project.config.vars, **cp.vars}
     out: dict[str, str] = {}
     for name in cp.graph.order():
         model = cp.models[name]
-        for key in model.sources:
-            if key not in files:
-                table = cp.project.sources[key]
-                files[key] = {
-                    "file": file_fingerprint(source_file(cp.project, table, cp.vars)),
-                    "columns": [c.name for c in table.columns],
-                }
-        payload = {
+        out[name] = _digest({
             "runner": __version__,
+            "target": cp.target.name,
             "sql": model.sql,
             "config": model.config.model_dump(mode="json"),
-            "vars": typed_vars,
+            "vars": {v: values.get(v) for v in model.vars},
             "refs": {ref: out[ref] for ref in model.refs},
-            "sources": {f"{s}.{t}": files[(s, t)] for s, t in model.sources},
-        }
-        out[name] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+            "sources": {f"{s}.{t}": files.identity((s, t)) for s, t in model.sources},
+        })
     return out
+
+
+def test_fingerprints(cp: CompiledProject, models: Mapping[str, str]) -> dict[str, str]:
+    """The fingerprint of every data test and unit test, by unique id.
+
+    A data test's covers its compiled SQL, severity, `where`, store_failures and what it reads
+    (`models`: the models' fingerprints, and its sources' files); a unit test's covers the
+    model's SQL on the given rows, the given and the expected rows, and the SQL of the models
+    above it (their schemas give the columns of inputs left out); never the data.
+    """
+    files = _SourceFiles(cp)
+    out: dict[str, str] = {}
+    for test in cp.tests.values():
+        out[test.unique_id] = _digest({
+            "runner": __version__,
+            "target": cp.target.name,
+            "sql": test.sql,
+            "config": {"severity": test.severity, "where": test.where,
+                       "store_failures": test.store_failures},
+            "refs": {ref: models[ref] for ref in test.refs},
+            "sources": {f"{s}.{t}": files.identity((s, t)) for s, t in test.sources},
+        })
+    for unit in cp.unit_tests.values():
+        out[unit.unique_id] = _digest({
+            "runner": __version__,
+            "target": cp.target.name,
+            "sql": unit.compiled.sql,
+            "given": [[g.input, [dict(r.values) for r in g.rows]] for g in unit.given],
+            "expect": [dict(r.values) for r in unit.expect],
+            "columns": list(unit.expect_columns),
+            "upstream": {a: cp.models[a].sql for a in sorted(cp.graph.ancestors(unit.model))},
+            "sources": {f"{s}.{t}": [c.name for c in cp.project.sources[(s, t)].columns]
+                        for s, t in sorted(cp.project.sources)},
+        })
+    return out
+
+
+class _SourceFiles:
+    """Each raw file's identity, read once per command."""
+
+    def __init__(self, cp: CompiledProject) -> None:
+        self.cp = cp
+        self.known: dict[tuple[str, str], dict[str, object]] = {}
+
+    def identity(self, key: tuple[str, str]) -> dict[str, object]:
+        if key not in self.known:
+            table = self.cp.project.sources[key]
+            self.known[key] = {
+                "file": file_fingerprint(source_file(self.cp.project, table, self.cp.vars)),
+                "columns": [c.name for c in table.columns],
+            }
+        return self.known[key]
+
+
+def _digest(payload: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def stored_rows_current(cp: CompiledProject, name: str, fingerprint: str) -> bool:
+    """Whether the rows a model keeps in target/ were computed with `fingerprint`.
+
+    A persisted view keeps them under `persisted/`, a table-like model in its Parquet copy
+    under `marts/` (not after a Cassandra write that did not finish); another view keeps none,
+    so it is always current.
+    """
+    model = cp.models[name]
+    layout = cp.project.target_layout
+    if model.config.materialized in TABLE_LIKE:
+        return (stored_fingerprint(layout.marts / name) == fingerprint
+                and not dirty_marker(layout.marts, name).exists())
+    if model.config.persist:
+        return stored_fingerprint(layout.persisted / name) == fingerprint
+    return True
 
 
 def persisted_dir(cp: CompiledProject) -> Path:
@@ -140,7 +213,7 @@ def plan_inputs(
                 and stored_fingerprint(stored_dir / name) == fingerprints[name]):
             kinds[name] = InputKind.REUSED
             continue
-        if model.config.materialized in ("table", "cassandra", "incremental"):
+        if model.config.materialized in TABLE_LIKE:
             exists = (has_parquet[name] if has_parquet is not None and name in has_parquet
                       else (marts / name / "_SUCCESS").exists())
             if exists:
