@@ -128,7 +128,7 @@ def run_build(
         try:
             fingerprints = reuse.model_fingerprints(cp)
             prints = {reuse_record.model_id(n): f for n, f in fingerprints.items()}
-            prints.update(reuse.test_fingerprints(cp, fingerprints))
+            prints.update(reuse.fingerprint_tests(cp, fingerprints))
             session, reused = _prepare(cp, spark, built, steps, phases, callback, watch,
                                        fingerprints, prints, record, full_refresh=cfg.full_refresh)
             t_nodes = time.perf_counter()

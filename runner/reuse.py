@@ -94,7 +94,7 @@ def model_fingerprints(cp: CompiledProject) -> dict[str, str]:
     return out
 
 
-def test_fingerprints(cp: CompiledProject, models: Mapping[str, str]) -> dict[str, str]:
+def fingerprint_tests(cp: CompiledProject, models: Mapping[str, str]) -> dict[str, str]:
     """The fingerprint of every data test and unit test, by unique id.
 
     A data test's covers its compiled SQL, severity, `where`, store_failures and what it reads
