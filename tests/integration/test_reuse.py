@@ -226,6 +226,12 @@ def test_failed_test_is_not_reused(make_project, run_runner):
     assert results["model.big_spenders"]["status"] == "skipped"
     assert "Nothing changed" not in again.output
 
+    # retry runs the failed test again (never reused) and what it skipped
+    retried = run_runner(["retry"], project_dir=project)
+    assert retried.exit_code == 1, retried.output
+    assert "FAIL 1 assert_no_bob" in retried.output
+    assert _results(project)["model.big_spenders"]["status"] == "skipped"
+
 
 def test_full_refresh_reuses_nothing(make_project, run_runner):
     project = make_project(TESTED, vars_="  raw_dir: data\n  threshold: 10")
