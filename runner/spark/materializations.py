@@ -202,7 +202,10 @@ def materialize_incremental(
     try:
         df.write.mode("overwrite").parquet(str(new_dir))
         new_rows = parquet_rows(new_dir)
-        if new_rows == 0:
+        if new_rows == 0:  # the stored rows are what this fingerprint computes
+            if model.name in ctx.fingerprints:
+                (folder / FINGERPRINT_FILE).write_text(
+                    fingerprint_text(ctx.fingerprints[model.name]))
             _register_parquet(ctx.spark, model.name, folder)
             return MaterializeResult(f"incremental, no new rows ({parquet_rows(folder)} rows)",
                                      rows=parquet_rows(folder))
