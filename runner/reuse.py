@@ -1,11 +1,14 @@
-"""State-based reuse: an upstream model the build does not select is read from the Parquet its
-last build left, instead of being recomputed, when nothing it depends on changed.
+"""Fingerprints of models and tests, and the reuse of what the last build left.
 
-A persisted model (`persist: true`) stores a fingerprint next to its Parquet rows
-(`target/persisted/<model>/_fingerprint.json`, swapped in with them). The fingerprint covers
-the compiled SQL, the config, the typed vars, the fingerprints of the models it refs, and each
-raw file it reads (path, size, modification time and a digest of its first and last 64 KiB).
-`runner build -s one_mart` then plans its inputs from the selection upwards and stops at every
+Every model has a fingerprint: its compiled SQL, its config, the values of the vars its
+rendering read, the target, the fingerprints of the models it refs, and each raw file it reads
+(path, size, modification time and a digest of its first and last 64 KiB). A data test's covers
+its SQL, config and what it reads; a unit test's, its model's SQL on the given rows and the rows.
+A persisted model (`persist: true`) and a table-like model's Parquet copy store the fingerprint
+next to their rows (`_fingerprint.json`, swapped in with them), so `stored_rows_current` can tell
+whether those rows are still what the model computes. `runner.reuse_record` decides from these
+which nodes a build reuses; `plan_inputs` reads the unselected upstream models a build needs:
+`runner build -s one_mart` plans its inputs from the selection upwards and stops at every
 persisted model whose stored fingerprint matches: neither it nor anything above it is read.
 """
 
