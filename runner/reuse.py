@@ -144,7 +144,8 @@ class _SourceFiles:
             table = self.cp.project.sources[key]
             self.known[key] = {
                 "file": file_fingerprint(source_file(self.cp.project, table, self.cp.vars)),
-                "columns": [c.name for c in table.columns],
+                "format": table.format,
+                "columns": [[c.name, c.data_type] for c in table.columns],
             }
         return self.known[key]
 
