@@ -83,7 +83,8 @@ def test_reuse_checks_the_table(cassandra_target, run_runner, tmp_path, change):
     _build(run_runner, project)
     _cql(cassandra_target, change.format(_table(cassandra_target)))
     output = _build(run_runner, project)
-    assert f"Writing m again: {cassandra_target.keyspace}.m does not hold its Parquet copy" in output
+    ks = cassandra_target.keyspace
+    assert f"Writing m again: {ks}.m does not hold its Parquet copy" in output
     assert "REUSED cassandra model m" not in output
     assert "REUSED cassandra model after_m" not in output  # downstream of a written mart
     _assert_restored(cassandra_target, project)
