@@ -32,7 +32,7 @@ from runner.results import (
     RunResult,
     ignore_event,
 )
-from runner.reuse_record import Candidate, Recorded
+from runner.reuse_record import Recorded
 from runner.scheduler import Schedule
 from runner.spark.materializations import (
     MaterializeContext,
@@ -200,7 +200,12 @@ def _prepare(
     phases["services"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    reused = _choose_reused(cp, steps, fingerprints, prints, record, full_refresh, callback)
+    nodes = [(s.resource_type, s.name) for s in steps]
+    reused = {} if full_refresh else reuse.reused_nodes(cp, nodes, fingerprints, prints, record,
+                                                        callback)
+    summary = reuse.reuse_summary(nodes, reused)
+    if summary:
+        callback(Info(summary))
     phases["reuse"] = time.perf_counter() - t0
     computed = [s for s in steps if unique_id(s) not in reused]
     if not computed:
@@ -225,83 +230,6 @@ def _prepare(
                     callback=callback, quiet=built)
     phases["sources"] = time.perf_counter() - t0
     return spark, reused
-
-
-def _choose_reused(
-    cp: CompiledProject,
-    steps: list[Step],
-    fingerprints: Mapping[str, str],
-    prints: Mapping[str, str],
-    record: Mapping[str, Recorded],
-    full_refresh: bool,
-    callback: Callback,
-) -> dict[str, Recorded]:
-    """The steps whose last good result still holds (`runner.reuse_record`), by unique id.
-
-    A Cassandra mart also needs its table to hold its Parquet copy (read-only checks,
-    `runner.cassandra.copy_check`); one that does not is written again, with what reads it.
-    """
-    if full_refresh:
-        return {}
-    in_build = {s.name for s in steps if s.resource_type == ResourceType.MODEL}
-    current: dict[str, bool] = {}
-
-    def stored(name: str) -> bool:
-        if name not in current:
-            current[name] = reuse.stored_rows_current(cp, name, fingerprints[name])
-        return current[name]
-
-    def candidates() -> list[Candidate]:
-        out = []
-        for step in steps:
-            if step.resource_type == ResourceType.MODEL:
-                above = cp.graph.ancestors(step.name) & in_build
-                ok = stored(step.name)
-            elif step.resource_type == ResourceType.TEST:
-                refs = set(cp.tests[step.name].refs)
-                above = (refs | {a for r in refs for a in cp.graph.ancestors(r)}) & in_build
-                ok = all(stored(r) for r in refs - in_build)
-            else:
-                above, ok = set(), True
-            out.append(Candidate(unique_id(step), prints[unique_id(step)], ok,
-                                 tuple(reuse_record.model_id(m) for m in sorted(above))))
-        return out
-
-    reused = reuse_record.choose_reused(candidates(), record, full_refresh=False)
-    cassandra = cp.target.cassandra
-    marts = {name: (cp.project.target_layout.marts / name, cp.models[name].config)
-             for name in in_build
-             if reuse_record.model_id(name) in reused
-             and cp.models[name].config.materialized == "cassandra"}
-    if cassandra is not None and marts:
-        from runner.cassandra.copy_check import unconfirmed_tables
-
-        unconfirmed = unconfirmed_tables(cassandra, marts)
-        for name, why in sorted(unconfirmed.items()):
-            callback(Info(f"Writing {name} again: {cassandra.keyspace}.{name} does not hold its "
-                          f"Parquet copy ({why})"))
-            current[name] = False
-        if unconfirmed:
-            reused = reuse_record.choose_reused(candidates(), record, full_refresh=False)
-    _report_reuse(steps, reused, callback)
-    return reused
-
-
-def _report_reuse(steps: list[Step], reused: Mapping[str, Recorded], callback: Callback) -> None:
-    """One line: how much of the build is reused, or that nothing changed."""
-    if not reused:
-        return
-    counts = []
-    for kind, word in ((ResourceType.MODEL, "models"), (ResourceType.TEST, "tests"),
-                       (ResourceType.UNIT_TEST, "unit tests")):
-        planned = [s for s in steps if s.resource_type == kind]
-        if planned:
-            same = sum(1 for s in planned if unique_id(s) in reused)
-            counts.append(f"{same} of {len(planned)} {word}")
-    if len(reused) == len(steps):
-        callback(Info(f"Nothing changed since the last build: reusing {', '.join(counts)}"))
-    else:
-        callback(Info(f"Reusing what did not change: {', '.join(counts)}"))
 
 
 def _walk(

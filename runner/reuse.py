@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner import __version__
+from runner import __version__, reuse_record
+from runner.cassandra.copy_check import unconfirmed_tables
+from runner.results import Callback, Info, ResourceType
+from runner.reuse_record import Candidate, Recorded
 from runner.spark.fingerprint_file import stored_fingerprint
 from runner.spark.materializations import dirty_marker
 from runner.spark.sources import source_file
@@ -169,6 +172,97 @@ def stored_rows_current(cp: CompiledProject, name: str, fingerprint: str) -> boo
     if model.config.persist:
         return stored_fingerprint(layout.persisted / name) == fingerprint
     return True
+
+
+def reused_nodes(
+    cp: CompiledProject,
+    nodes: Sequence[tuple[ResourceType, str]],
+    fingerprints: Mapping[str, str],
+    prints: Mapping[str, str],
+    record: Mapping[str, Recorded],
+    callback: Callback,
+) -> dict[str, Recorded]:
+    """The planned nodes whose last good result still holds (`runner.reuse_record`), by id.
+
+    A model's stored rows must be current (`stored_rows_current`); a test reading a model that
+    is not built must find that model's rows current too. A Cassandra mart also needs its table
+    to hold its Parquet copy (read-only checks, `runner.cassandra.copy_check`); one that does
+    not is written again, with what reads it.
+
+    Args:
+        cp: the compiled project.
+        nodes: the build's steps in plan order, as (resource type, name).
+        fingerprints: every model's fingerprint, by name.
+        prints: every node's fingerprint, by unique id.
+        record: the last good results.
+        callback: told which marts are written again and why.
+    """
+    in_build = {name for kind, name in nodes if kind == ResourceType.MODEL}
+    current: dict[str, bool] = {}
+
+    def stored(name: str) -> bool:
+        if name not in current:
+            current[name] = stored_rows_current(cp, name, fingerprints[name])
+        return current[name]
+
+    def candidates() -> list[Candidate]:
+        out = []
+        for kind, name in nodes:
+            if kind == ResourceType.MODEL:
+                above = cp.graph.ancestors(name) & in_build
+                ok = stored(name)
+            elif kind == ResourceType.TEST:
+                refs = set(cp.tests[name].refs)
+                above = (refs | {a for r in refs for a in cp.graph.ancestors(r)}) & in_build
+                ok = all(stored(r) for r in refs - in_build)
+            else:
+                above, ok = set(), True
+            uid = f"{kind}.{name}"
+            out.append(Candidate(uid, prints[uid], ok,
+                                 tuple(reuse_record.model_id(m) for m in sorted(above))))
+        return out
+
+    reused = reuse_record.choose_reused(candidates(), record, full_refresh=False)
+    cassandra = cp.target.cassandra
+    marts = {name: (cp.project.target_layout.marts / name, cp.models[name].config)
+             for name in sorted(in_build)
+             if reuse_record.model_id(name) in reused
+             and cp.models[name].config.materialized == "cassandra"}
+    if cassandra is not None and marts:
+        unconfirmed = unconfirmed_tables(cassandra, marts)
+        for name, why in sorted(unconfirmed.items()):
+            callback(Info(f"Writing {name} again: {cassandra.keyspace}.{name} does not hold its "
+                          f"Parquet copy ({why})"))
+            current[name] = False
+        if unconfirmed:
+            reused = reuse_record.choose_reused(candidates(), record, full_refresh=False)
+    return reused
+
+
+def reuse_summary(
+    nodes: Sequence[tuple[ResourceType, str]], reused: Mapping[str, object]
+) -> str | None:
+    """One line: how much of the build is reused, or that nothing changed; None: nothing is.
+
+    Example:
+        >>> nodes = [(ResourceType.MODEL, "a"), (ResourceType.TEST, "t")]
+        >>> reuse_summary(nodes, {"model.a": 1, "test.t": 1})
+        'Nothing changed since the last build: reusing 1 of 1 models, 1 of 1 tests'
+        >>> reuse_summary(nodes, {"model.a": 1})
+        'Reusing what did not change: 1 of 1 models, 0 of 1 tests'
+    """
+    if not reused:
+        return None
+    counts = []
+    for kind, word in ((ResourceType.MODEL, "models"), (ResourceType.TEST, "tests"),
+                       (ResourceType.UNIT_TEST, "unit tests")):
+        planned = [name for k, name in nodes if k == kind]
+        if planned:
+            same = sum(1 for name in planned if f"{kind}.{name}" in reused)
+            counts.append(f"{same} of {len(planned)} {word}")
+    if len(reused) == len(nodes):
+        return f"Nothing changed since the last build: reusing {', '.join(counts)}"
+    return f"Reusing what did not change: {', '.join(counts)}"
 
 
 def persisted_dir(cp: CompiledProject) -> Path:
