@@ -10,7 +10,7 @@ run_results.json:
    results: [result]}
   One result per node the command planned, in run order:
   {unique_id, resource_type, status, message, execution_time, rows_affected, materialized,
-   timing, failures}
+   timing, failures, reused}
   status of a model: success | error | skipped; of a test: pass | fail (failing rows, severity
   error) | warn (failing rows, severity warn) | error (the test could not run) | skipped; of a
   unit test (resource_type unit_test): pass | fail (rows differ; failures: how many) | error.
@@ -19,6 +19,10 @@ run_results.json:
   "skipped after the first error (--fail-fast)", "interrupted" (SIGINT; the step that was
   running says "interrupted (SIGINT) while running"). `runner retry` re-runs the nodes whose
   status is error, fail or skipped.
+  reused: true when the node did not run because nothing it depends on changed since its last
+  good result (`target/reuse_record.json`): status, rows_affected and failures are that result's
+  (success, pass or warn; a failure is never reused), message starts "reused (unchanged)",
+  execution_time is 0.
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ def run_results(cfg: RunConfig, run: RunResult) -> dict[str, Any]:
             {"unique_id": r.unique_id, "resource_type": r.resource_type,
              "status": result_status(r), "message": r.message,
              "execution_time": round(r.seconds, 3), "rows_affected": r.rows,
-             "materialized": r.materialized, "timing": r.timing, "failures": r.failures}
+             "materialized": r.materialized, "timing": r.timing, "failures": r.failures,
+             "reused": r.reused}
             for r in run.results
         ],
     }

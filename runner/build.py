@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from runner import artifacts, reuse
+from runner import artifacts, reuse, reuse_record
 from runner.compile import CompiledProject, write_manifest
 from runner.config import RunConfig
 from runner.datatests.collect import DataTest
@@ -32,6 +32,7 @@ from runner.results import (
     RunResult,
     ignore_event,
 )
+from runner.reuse_record import Recorded
 from runner.scheduler import Schedule
 from runner.spark.materializations import (
     MaterializeContext,
@@ -40,7 +41,7 @@ from runner.spark.materializations import (
 )
 from runner.spark.session import create_session, run_sql
 from runner.spark.sources import input_bytes, register_source
-from runner.steps import Step, run_model, run_test, skipped
+from runner.steps import Step, run_model, run_test, skipped, unique_id
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -120,13 +121,18 @@ def run_build(
     results: list[NodeResult] = []
     failure: BaseException | None = None
     errors: list[str] = []
+    record_path = cp.project.target_layout.reuse_record
+    record = reuse_record.load_record(record_path)
+    prints: dict[str, str] = {}
     with InterruptWatch() as watch:
         try:
             fingerprints = reuse.model_fingerprints(cp)
-            session = _prepare(cp, spark, built, steps, phases, callback, watch, fingerprints,
-                               reuse_previous=not cfg.full_refresh)
+            prints = {reuse_record.model_id(n): f for n, f in fingerprints.items()}
+            prints.update(reuse.fingerprint_tests(cp, fingerprints))
+            session, reused = _prepare(cp, spark, built, steps, phases, callback, watch,
+                                       fingerprints, prints, record, full_refresh=cfg.full_refresh)
             t_nodes = time.perf_counter()
-            _walk(cp, cfg, session, steps, results, callback, watch, fingerprints)
+            _walk(cp, cfg, session, steps, results, callback, watch, fingerprints, reused)
             phases["models"] = time.perf_counter() - t_nodes
         except KeyboardInterrupt:
             watch.received = True
@@ -150,17 +156,20 @@ def run_build(
         )
         write_manifest(cp)
         artifacts.write_run_results(cp.project.target_dir, cfg, run)
+        reuse_record.save_record(record_path,
+                                 reuse_record.update_record(record, results, prints))
     return BuildResult(run, written_marts(cp, run), failure)
 
 
 def written_marts(cp: CompiledProject, run: RunResult) -> frozenset[str]:
-    """The Cassandra marts a run wrote or began to write (a failed write may have changed rows)."""
+    """The Cassandra marts a run wrote or began to write (a failed write may have changed rows);
+    a reused mart was not written."""
     if cp.target.cassandra is None:
         return frozenset()
     return frozenset(
         r.name for r in run.results
         if r.resource_type == ResourceType.MODEL and r.status != NodeStatus.SKIPPED
-        and cp.models[r.name].config.materialized == "cassandra"
+        and not r.reused and cp.models[r.name].config.materialized == "cassandra"
     )  # fmt: skip
 
 
@@ -173,10 +182,13 @@ def _prepare(
     callback: Callback,
     watch: InterruptWatch,
     fingerprints: Mapping[str, str],
+    prints: Mapping[str, str],
+    record: Mapping[str, Recorded],
     *,
-    reuse_previous: bool,
-) -> SparkSession:
-    """Start what the steps need: Cassandra, the Spark session, sources and upstream inputs."""
+    full_refresh: bool,
+) -> tuple[SparkSession | None, dict[str, Recorded]]:
+    """Start what the steps need: Cassandra, then (unless every step is reused) the Spark
+    session, sources and upstream inputs. Returns the session and the steps reused."""
 
     project, target = cp.project, cp.target
     t0 = time.perf_counter()
@@ -188,6 +200,18 @@ def _prepare(
     phases["services"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    nodes = [(s.resource_type, s.name) for s in steps]
+    reused = {} if full_refresh else reuse.reused_nodes(cp, nodes, fingerprints, prints, record,
+                                                        callback)
+    summary = reuse.reuse_summary(nodes, reused)
+    if summary:
+        callback(Info(summary))
+    phases["reuse"] = time.perf_counter() - t0
+    computed = [s for s in steps if unique_id(s) not in reused]
+    if not computed:
+        return spark, reused
+
+    t0 = time.perf_counter()
     if spark is None:
         spark = create_session(target.spark, project.target_layout.spark_warehouse, extra_conf,
                                input_bytes=input_bytes(project, cp.vars), project_dir=project.dir)
@@ -197,35 +221,45 @@ def _prepare(
     phases["spark_start"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    tests = [cp.tests[s.name] for s in steps if s.resource_type == ResourceType.TEST]
+    names = [s.name for s in computed if s.resource_type == ResourceType.MODEL]
+    tests = [cp.tests[s.name] for s in computed if s.resource_type == ResourceType.TEST]
     read = {r for t in tests for r in t.refs}
-    register_inputs(cp, spark, built, expose=read - set(built),
+    register_inputs(cp, spark, names, expose=read - set(names),
                     sources={src for t in tests for src in t.sources},
-                    fingerprints=fingerprints, reuse_previous=reuse_previous, callback=callback)
+                    fingerprints=fingerprints, reuse_previous=not full_refresh,
+                    callback=callback, quiet=built)
     phases["sources"] = time.perf_counter() - t0
-    return spark
+    return spark, reused
 
 
 def _walk(
     cp: CompiledProject,
     cfg: RunConfig,
-    spark: SparkSession,
+    spark: SparkSession | None,
     steps: list[Step],
     results: list[NodeResult],
     callback: Callback,
     watch: InterruptWatch,
     fingerprints: Mapping[str, str],
+    reused: Mapping[str, Recorded],
 ) -> None:
     """Run the steps, independent ones at once; append and report results in plan order.
 
     A model starts once its upstream models and the earlier tests on them are done, a test once
-    the models it reads are; with --fail-fast, one step at a time. Stops early on SIGINT.
+    the models it reads are; with --fail-fast, one step at a time. A step in `reused` that is
+    not skipped reports its last result instead of running. Stops early on SIGINT.
     """
+    total = len(steps)
+    if spark is None:  # every step is reused: nothing to run
+        for i, step in enumerate(steps):
+            result = reuse_record.reused_result(skipped(cp, step, ""), reused[unique_id(step)])
+            results.append(result)
+            callback(NodeFinished(i + 1, total, result))
+        return
 
     ctx = MaterializeContext(spark, cp.target, cp.project.target_layout, cfg.full_refresh,
                              fingerprints=fingerprints)
     failures_dir = cp.project.target_layout.test_failures
-    total = len(steps)
     position = {(s.resource_type, s.name): i for i, s in enumerate(steps)}
     inputs = [set(range(i)) if cfg.fail_fast else _step_inputs(cp, steps, i, position)
               for i in range(total)]
@@ -233,7 +267,8 @@ def _walk(
     def stores(test: DataTest) -> bool:
         return cfg.store_failures if test.store_failures is None else test.store_failures
 
-    tests = [cp.tests[s.name] for s in steps if s.resource_type == ResourceType.TEST]
+    tests = [cp.tests[s.name] for s in steps
+             if s.resource_type == ResourceType.TEST and unique_id(s) not in reused]
     batch = ConditionBatch(spark, [t for t in tests if not stores(t)])
     units = UnitRunner(spark, cp.project, cp.models, cp.graph)
 
@@ -241,7 +276,10 @@ def _walk(
         if cfg.fail_fast and any(r.status == NodeStatus.ERROR for r in done.values()):
             return skipped(cp, steps[i], "skipped after the first error (--fail-fast)")
         reason = _skip_reason(cp, steps, i, done, inputs[i])
-        return skipped(cp, steps[i], reason) if reason else None
+        if reason:
+            return skipped(cp, steps[i], reason)
+        last = reused.get(unique_id(steps[i]))
+        return None if last is None else reuse_record.reused_result(skipped(cp, steps[i], ""), last)
 
     def execute(i: int) -> NodeResult:
         step = steps[i]
@@ -355,6 +393,7 @@ def register_inputs(
     fingerprints: Mapping[str, str] | None = None,
     reuse_previous: bool = True,
     callback: Callback = ignore_event,
+    quiet: Iterable[str] = (),
 ) -> None:
     """Register the sources and unselected upstream models that `names` read.
 
@@ -364,7 +403,8 @@ def register_inputs(
     above them is not read at all. Anything else becomes a (lazy) temp view, so selecting one
     model always works; in a build, a persisted one is computed into Parquet again, for the
     next builds. Models in `expose` and `sources` (read by tests, not built now) are
-    registered the same way.
+    registered the same way. The models in `quiet` (reused steps of the build, which report
+    themselves) are left out of the line that names the reused ones.
     """
 
     project = cp.project
@@ -386,5 +426,6 @@ def register_inputs(
             run_sql(spark, model, project.models[name].raw_sql).createOrReplaceTempView(name)
     for kind, what in ((reuse.InputKind.REUSED, "Reused from the previous build (unchanged)"),
                        (reuse.InputKind.PERSIST, "Persisted upstream for the next builds")):
-        if plan.names(kind):
-            callback(Info(f"{what}: {', '.join(plan.names(kind))}"))
+        shown = [n for n in plan.names(kind) if n not in set(quiet)]
+        if shown:
+            callback(Info(f"{what}: {', '.join(shown)}"))

@@ -58,6 +58,8 @@ def render_event(event: Event) -> None:
 
 
 def _finished_line(index: int, total: int, r: NodeResult) -> tuple[str, str]:
+    if r.reused:
+        return reused_line(index, total, r)
     if r.resource_type != ResourceType.MODEL:
         return test_line(index, total, r)
     if r.status == NodeStatus.SUCCESS:
@@ -68,6 +70,18 @@ def _finished_line(index: int, total: int, r: NodeResult) -> tuple[str, str]:
                 "[yellow]SKIP[/yellow]")
     return (f"{index} of {total} ERROR creating {r.materialized} model {r.name}",
             f"[red]ERROR[/red] in {r.seconds:.2f}s")
+
+
+def reused_line(index: int, total: int, r: NodeResult) -> tuple[str, str]:
+    """A node not run because nothing it depends on changed: its last result, e.g.
+    `3 of 9 REUSED table model big_spenders (3 rows)` or `4 of 9 REUSED WARN 2 test_name`."""
+    head = f"{index} of {total} REUSED"
+    if r.resource_type == ResourceType.MODEL:
+        rows = f" ({r.rows} rows)" if r.rows is not None else ""
+        return f"{head} {r.materialized} model {r.name}{rows}", "[cyan]REUSED[/cyan]"
+    if r.status == NodeStatus.WARN:
+        return f"{head} WARN {r.failures} {r.name}", "[yellow]REUSED WARN[/yellow]"
+    return f"{head} PASS {r.name}", "[cyan]REUSED[/cyan]"
 
 
 def test_line(index: int, total: int, r: NodeResult) -> tuple[str, str]:
@@ -108,8 +122,10 @@ def print_summary(run: RunResult, started: float) -> None:
         else:
             err_console.print(f"\n[red]Error in model {r.name} ({r.path}):[/red]")
         err_console.print(escape(scrub(r.message)))
+    count = sum(1 for r in run.results if r.reused)
+    reused = f" (REUSED={count}: unchanged since their last build)" if count else ""
     console.print(
         f"\nDone. OK={run.count(NodeStatus.SUCCESS)} WARN={run.count(NodeStatus.WARN)} "
         f"ERROR={run.count(NodeStatus.ERROR)} SKIP={run.count(NodeStatus.SKIPPED)} "
-        f"TOTAL={len(run.results)}"
+        f"TOTAL={len(run.results)}{reused}"
     )

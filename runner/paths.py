@@ -129,6 +129,11 @@ class TargetLayout:
     def run_results(self) -> Path:
         return self.root / "run_results.json"
 
+    @property
+    def reuse_record(self) -> Path:
+        """Each node's last good result and fingerprint (`runner.reuse_record`)."""
+        return self.root / "reuse_record.json"
+
 
 def remove_tree(path: Path, allowed: Iterable[Path]) -> None:
     """Delete a folder (or file) that lies strictly inside one of `allowed`; else raise.

@@ -40,6 +40,7 @@ class NodeResult:
     timing: dict[str, float] = field(default_factory=dict)
     resource_type: ResourceType = ResourceType.MODEL
     failures: int | None = None  # a test that ran: its failing rows
+    reused: bool = False  # not run: its last result, unchanged since (`runner.reuse_record`)
 
     def __post_init__(self) -> None:  # accept the plain strings of run_results.json too
         object.__setattr__(self, "status", NodeStatus(self.status))

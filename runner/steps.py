@@ -34,6 +34,11 @@ class Step:
     name: str
 
 
+def unique_id(step: Step) -> str:
+    """`model.<name>`, `test.<name>` or `unit_test.<name>`, as its NodeResult spells it."""
+    return f"{step.resource_type}.{step.name}"
+
+
 def run_model(ctx: MaterializeContext, cp: CompiledProject, name: str) -> NodeResult:
     """Run a model's SQL and materialize it; its timing includes the Cassandra write."""
     model = cp.models[name]

@@ -34,6 +34,7 @@ class CompiledModel:
     config: ModelConfig
     line_map: tuple[int, ...]  # compiled line i (0-based) -> source line (1-based)
     compiled_path: str = ""  # where `runner compile` writes the SQL, e.g. target/compiled/<path>
+    vars: tuple[str, ...] = ()  # the vars its rendering read (macros' included), sorted
 
     def source_line(self, compiled_line: int) -> int:
         """Map a 1-based line of the compiled SQL to the line in the `.sql` file."""
@@ -61,6 +62,7 @@ class _ModelState:
     config: dict[str, Any] = field(default_factory=dict)
     relations: Mapping[str, str] = field(default_factory=dict)
     vars: Mapping[str, Any] | None = None  # instead of the renderer's
+    vars_read: set[str] = field(default_factory=set)
 
 
 class Renderer:
@@ -79,6 +81,7 @@ class Renderer:
         self.existing = existing_relations or set()
         self.full_refresh = full_refresh
         self._state: _ModelState | None = None
+        self._vars_read_outside: set[str] = set()  # by macro files as they load
         sources = {str(m.path): m.raw_sql for m in project.models.values()}
         sources.update({str(m.path): m.text for m in project.macros})
         sources.update({str(t.path): t.text for t in project.singular_tests})
@@ -159,6 +162,7 @@ class Renderer:
             config=config,
             line_map=map_lines(model.raw_sql, sql.strip() + "\n"),
             compiled_path=(self.project.config.target_layout.compiled / model.path).as_posix(),
+            vars=tuple(sorted(state.vars_read | self._vars_read_outside)),
         )
 
     def render_text(self, path: Path) -> tuple[str, list[str], list[tuple[str, str]]]:
@@ -247,6 +251,7 @@ class Renderer:
 
     def _var(self, name: str, default: Any = jinja2.Undefined) -> Any:
         values = self.vars if self._state is None or self._state.vars is None else self._state.vars
+        (self._vars_read_outside if self._state is None else self._state.vars_read).add(name)
         if name in values:
             return values[name]
         if default is not jinja2.Undefined:

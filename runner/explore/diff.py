@@ -308,7 +308,7 @@ def build_changes(cp: CompiledProject, run: RunResult) -> list[str]:
     """
     built = [r.name for r in run.results
              if r.resource_type == ResourceType.MODEL and r.status == NodeStatus.SUCCESS
-             and r.materialized in TABLE_LIKE]
+             and r.materialized in TABLE_LIKE and not r.reused]
     diffs = [diff_mart(cp, name, limit=1) for name in built]
     lines = [summary_line(d) for d in diffs if d.state != DiffState.UNCHANGED]
     same = [d.name for d in diffs if d.state == DiffState.UNCHANGED]

@@ -1,8 +1,8 @@
-"""The fingerprint a persisted model's rows were computed with, kept beside them.
+"""The fingerprint a model's stored rows were computed with, kept beside them.
 
 `runner.spark.materializations` writes `_fingerprint.json` into the staged Parquet folder of a
-persisted model, so it is swapped in with the rows; `runner.reuse` reads it back to tell whether
-the stored rows are still current.
+persisted model or a table-like model's copy, so it is swapped in with the rows; `runner.reuse`
+reads it back to tell whether the stored rows are still current.
 """
 
 from __future__ import annotations

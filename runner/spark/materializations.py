@@ -118,7 +118,7 @@ def materialize_cassandra(
     cassandra = ctx.target.cassandra
     state = table_state(cassandra, model.name, model.config, computed.schema.json())
     previous_dir = ctx.marts_dir / model.name
-    dirty = ctx.marts_dir / f".{model.name}.cassandra-dirty"
+    dirty = dirty_marker(ctx.marts_dir, model.name)
     stamp = None if ctx.full_refresh or dirty.exists() else read_stamp(previous_dir, state)
     previous = None
     if stamp is not None:
@@ -154,6 +154,16 @@ def materialize_cassandra(
         cassandra_rows=rows if written.upserted is None else written.upserted,
         cassandra_seconds=seconds,
     )
+
+
+def dirty_marker(marts_dir: Path, name: str) -> Path:
+    """The file that says a mart's Cassandra write began and did not finish.
+
+    Example:
+        >>> dirty_marker(Path("/p/target/marts"), "m").as_posix()
+        '/p/target/marts/.m.cassandra-dirty'
+    """
+    return marts_dir / f".{name}.cassandra-dirty"
 
 
 def register_stored_rows(ctx: MaterializeContext, model: CompiledModel) -> bool:
@@ -192,7 +202,10 @@ def materialize_incremental(
     try:
         df.write.mode("overwrite").parquet(str(new_dir))
         new_rows = parquet_rows(new_dir)
-        if new_rows == 0:
+        if new_rows == 0:  # the stored rows are what this fingerprint computes
+            if model.name in ctx.fingerprints:
+                (folder / FINGERPRINT_FILE).write_text(
+                    fingerprint_text(ctx.fingerprints[model.name]))
             _register_parquet(ctx.spark, model.name, folder)
             return MaterializeResult(f"incremental, no new rows ({parquet_rows(folder)} rows)",
                                      rows=parquet_rows(folder))
@@ -270,6 +283,8 @@ def _write_staged(
             hint="check the input data (--vars raw_dir), or set config(allow_empty=true) "
             "if an empty result is valid",
         )
+    if model.name in ctx.fingerprints:  # swapped in with the rows (runner.reuse)
+        (staged / FINGERPRINT_FILE).write_text(fingerprint_text(ctx.fingerprints[model.name]))
     return staged, rows
 
 

@@ -49,8 +49,44 @@ def _table(target: CassandraTarget, name: str = "m") -> str:
 def test_unchanged_table_is_trusted(cassandra_target, run_runner, tmp_path):
     project = mart_project(tmp_path, cassandra_target)
     _build(run_runner, project)
+    model = project / "models" / "m.sql"
+    model.write_text(model.read_text() + "-- same rows, another fingerprint\n")
     output = _build(run_runner, project)
     assert "(2000 rows, 0 changed)" in output and "all sent" not in output
+    _assert_restored(cassandra_target, project)
+
+
+def test_noop_build_writes_nothing(cassandra_target, run_runner, tmp_path):
+    """Nothing changed and the tables hold their copies: reused, no marker or build_info row
+    written, no Spark job."""
+    project = mart_project(tmp_path, cassandra_target)
+    _build(run_runner, project)
+    markers = {mart: _marker(cassandra_target, mart) for mart in MARTS}
+    output = _build(run_runner, project)
+    assert "Nothing changed since the last build: reusing 2 of 2 models, 1 of 1 tests" in output
+    assert "REUSED cassandra model m (2000 rows)" in output
+    assert "REUSED cassandra model after_m" in output
+    assert {mart: _marker(cassandra_target, mart) for mart in MARTS} == markers
+    session = connect(cassandra_target)
+    try:
+        builds = session.execute(f"SELECT count(*) FROM {_table(cassandra_target, 'build_info')}")
+        assert builds.one()[0] == 1  # the first build's only
+    finally:
+        session.cluster.shutdown()
+    _assert_restored(cassandra_target, project)
+
+
+@pytest.mark.parametrize("change", ["TRUNCATE {}", "DROP TABLE {}"])
+def test_reuse_checks_the_table(cassandra_target, run_runner, tmp_path, change):
+    """A table emptied or dropped behind the build's back is written again, and what reads it."""
+    project = mart_project(tmp_path, cassandra_target)
+    _build(run_runner, project)
+    _cql(cassandra_target, change.format(_table(cassandra_target)))
+    output = _build(run_runner, project)
+    ks = cassandra_target.keyspace
+    assert f"Writing m again: {ks}.m does not hold its Parquet copy" in output
+    assert "REUSED cassandra model m" not in output
+    assert "REUSED cassandra model after_m" not in output  # downstream of a written mart
     _assert_restored(cassandra_target, project)
 
 

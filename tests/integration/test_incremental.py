@@ -99,6 +99,10 @@ def test_no_new_rows_keeps_the_stored_ones(project, run_runner):
     assert again.exit_code == 0, again.output
     assert "incremental, no new rows" in again.output
     pd.testing.assert_frame_equal(before, _mart(project))
+    # nothing changed since: reused (it rendered with is_incremental() false the first time)
+    third = run_runner(["build"], project_dir=project)
+    assert "REUSED incremental model stg_transactions" in third.output, third.output
+    pd.testing.assert_frame_equal(before, _mart(project))
 
 
 def test_changed_columns_need_a_full_refresh(project, run_runner):

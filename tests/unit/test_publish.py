@@ -91,3 +91,20 @@ def test_a_failed_sync_still_marks_what_the_build_wrote(
     with pytest.raises(ServiceError, match="did not answer"):
         publish.sync_after_build(cp, lambda event: None, written=MARTS)
     assert calls == ["mark segment_summary"]
+
+
+def test_reused_marts_are_not_written(cp: CompiledProject) -> None:
+    """A no-op build reuses its marts: `written` is empty, so nothing is recorded or marked."""
+    from runner.build import written_marts
+    from runner.results import NodeResult, NodeStatus
+    from runner.reuse_record import Recorded, reused_result
+
+    now = datetime.now(UTC)
+    computed = NodeResult("segment_summary", NodeStatus.SUCCESS, "cassandra",
+                          materialized="cassandra")
+    reused = reused_result(
+        NodeResult("weekly_cohorts", NodeStatus.SKIPPED, "", materialized="cassandra"),
+        Recorded("f", "success", "cassandra fintech_analytics.weekly_cohorts (52 rows)", rows=52))
+    run = RunResult("build", now, now, [computed, reused], "dev")
+    assert written_marts(cp, run) == frozenset({"segment_summary"})
+    assert written_marts(cp, RunResult("build", now, now, [reused], "dev")) == frozenset()

@@ -9,7 +9,14 @@ import pytest
 
 from runner.compile import compile_project
 from runner.config import RunConfig
-from runner.reuse import InputKind, file_fingerprint, model_fingerprints, plan_inputs
+from runner.reuse import (
+    InputKind,
+    file_fingerprint,
+    fingerprint_tests,
+    model_fingerprints,
+    plan_inputs,
+    stored_rows_current,
+)
 from runner.spark.fingerprint_file import FINGERPRINT_FILE, fingerprint_text, stored_fingerprint
 
 FILES = {
@@ -67,6 +74,51 @@ def test_fingerprints_follow_sql_vars_and_inputs(project: Path) -> None:
     assert changed["int_ab"] != base["int_ab"] and changed["mart"] != base["mart"]  # downstream
     with_var = model_fingerprints(compile_project(RunConfig(project_dir=project, vars={"v": 1})))
     assert with_var["other"] != changed["other"]
+    # only the models that read the var (and their downstream) change
+    assert {n for n in with_var if with_var[n] != changed[n]} == {"other"}
+
+
+def test_a_model_records_the_vars_its_rendering_read(project: Path) -> None:
+    cp = compile_project(RunConfig(project_dir=project))
+    assert cp.models["other"].vars == ("v",)
+    assert cp.models["stg_a"].vars == ()
+
+
+def test_test_fingerprints_follow_their_models_sql_and_config(project: Path) -> None:
+    (project / "models/schema.yml").write_text(
+        "version: 2\nmodels:\n  - name: mart\n    columns:\n      - name: x\n"
+        "        tests: [not_null]\n"
+    )
+    cp = compile_project(RunConfig(project_dir=project))
+    models = model_fingerprints(cp)
+    base = fingerprint_tests(cp, models)
+    assert set(base) == {"test.not_null_mart_x"}
+    assert fingerprint_tests(cp, models) == base
+    moved = fingerprint_tests(cp, {**models, "mart": "other"})
+    assert moved != base  # its model changed
+    (project / "models/schema.yml").write_text(
+        "version: 2\nmodels:\n  - name: mart\n    columns:\n      - name: x\n"
+        "        tests: [{not_null: {config: {severity: warn}}}]\n"
+    )
+    warned = compile_project(RunConfig(project_dir=project))
+    assert fingerprint_tests(warned, model_fingerprints(warned)) != base  # severity
+
+
+def test_stored_rows_current(project: Path) -> None:
+    cp = compile_project(RunConfig(project_dir=project))
+    prints = model_fingerprints(cp)
+    assert stored_rows_current(cp, "stg_a", prints["stg_a"])  # a view keeps no rows
+    assert not stored_rows_current(cp, "int_ab", prints["int_ab"])
+    _store(project, "int_ab", prints["int_ab"])
+    assert stored_rows_current(cp, "int_ab", prints["int_ab"])
+    marts = project / "target" / "marts" / "mart"
+    marts.mkdir(parents=True)
+    (marts / "_SUCCESS").write_text("")
+    assert not stored_rows_current(cp, "mart", prints["mart"])  # a copy without fingerprint
+    (marts / FINGERPRINT_FILE).write_text(fingerprint_text(prints["mart"]))
+    assert stored_rows_current(cp, "mart", prints["mart"])
+    (project / "target" / "marts" / ".mart.cassandra-dirty").write_text("")
+    assert not stored_rows_current(cp, "mart", prints["mart"])  # its write did not finish
 
 
 def test_plan_stops_at_a_reusable_persisted_model(project: Path) -> None:
