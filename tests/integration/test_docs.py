@@ -101,7 +101,8 @@ def test_p_value_comes_from_the_assignment_and_the_four_flags(page):
 def test_a_chart_shows_the_raw_columns_behind_it(page):
     page.click('#tree a[data-node="chart.fintech-onboarding.segment_rates"]')
     # the list is redrawn after the click: wait for it (a timeout fails the test as well)
-    page.wait_for_selector('#raw-columns li:text-is("raw.lk_onboarding.habito")', timeout=10_000)
+    page.wait_for_function("""() => [...document.querySelectorAll('#raw-columns li')]
+        .some((li) => li.innerText.trim() === 'raw.lk_onboarding.habito')""", timeout=10_000)
     assert "raw.lk_onboarding.habito" in raw_columns(page)  # segment_habit_source_rate
     assert ERRORS == []
     assert REQUESTS and all(url.startswith("file://") for url in REQUESTS), REQUESTS
