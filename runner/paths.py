@@ -86,7 +86,7 @@ def check_target_path(
         raise ConfigError(f"{where} is not a subfolder of the project", hint=hint)
     for folder in (*PROJECT_FOLDERS, *protected):
         own = Path(os.path.realpath(project / folder))
-        if own == project:  # e.g. model-paths: ["."]; the project itself is refused above
+        if project not in own.parents:  # e.g. model-paths: ["."], a profiles folder above
             continue
         if own == resolved:
             raise ConfigError(f"{where} is the project's folder '{folder}'", hint=hint)

@@ -213,3 +213,25 @@ def test_clean_refuses_a_target_path_on_the_projects_own_folder(make_project):
     assert ("Error: runner_project.yml: target-path 'models' is the project's folder 'models'"
             in result.output)
     assert (project / "models" / "m.sql").exists()
+
+
+def test_a_profiles_folder_above_the_project_does_not_refuse_its_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    (tmp_path / "profiles.yml").write_text("t: {}\n")
+    monkeypatch.setenv("RUNNER_PROFILES_DIR", str(tmp_path))
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "runner_project.yml").write_text("name: t\nmodel-paths: [../shared]\n")
+    assert load_project_config(project).target_path == "target"
+
+
+def test_clean_refuses_a_target_that_is_the_profiles_dir_it_was_given(make_project):
+    project = make_project({"models/m.sql": "select 1 as x", "conf/profiles.yml": "t: {}\n"})
+    config = project / "runner_project.yml"
+    config.write_text(config.read_text() + "target-path: conf\n")
+    result = CliRunner().invoke(main, ["clean", "--project-dir", str(project),
+                                       "--profiles-dir", str(project / "conf")])
+    assert result.exit_code == 1, result.output
+    assert "Error: runner_project.yml: target-path 'conf' is the project's folder" in result.output
+    assert (project / "conf" / "profiles.yml").exists()
