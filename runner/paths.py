@@ -88,12 +88,13 @@ def check_target_path(
         own = Path(os.path.realpath(project / folder))
         if project not in own.parents:  # e.g. model-paths: ["."], a profiles folder above
             continue
+        name = own.relative_to(project).as_posix()
         if own == resolved:
-            raise ConfigError(f"{where} is the project's folder '{folder}'", hint=hint)
+            raise ConfigError(f"{where} is the project's folder '{name}'", hint=hint)
         if own in resolved.parents:
-            raise ConfigError(f"{where} is inside the project's folder '{folder}'", hint=hint)
+            raise ConfigError(f"{where} is inside the project's folder '{name}'", hint=hint)
         if resolved in own.parents:
-            raise ConfigError(f"{where} holds the project's folder '{folder}'", hint=hint)
+            raise ConfigError(f"{where} holds the project's folder '{name}'", hint=hint)
     return resolved
 
 

@@ -168,7 +168,7 @@ TARGET_PATHS = [
     ("dashboards", "is the project's folder 'dashboards'"),
     ("lib/marts", "is the project's folder 'lib/marts'"),  # model-paths: [lib/marts]
     ("lib", "holds the project's folder 'lib/marts'"),
-    ("conf", "is the project's folder"),  # the profiles folder, from RUNNER_PROFILES_DIR
+    ("conf", "is the project's folder 'conf'"),  # the profiles folder, from RUNNER_PROFILES_DIR
 ]
 
 
@@ -233,5 +233,6 @@ def test_clean_refuses_a_target_that_is_the_profiles_dir_it_was_given(make_proje
     result = CliRunner().invoke(main, ["clean", "--project-dir", str(project),
                                        "--profiles-dir", str(project / "conf")])
     assert result.exit_code == 1, result.output
-    assert "Error: runner_project.yml: target-path 'conf' is the project's folder" in result.output
+    assert ("Error: runner_project.yml: target-path 'conf' is the project's folder 'conf'"
+            in result.output)
     assert (project / "conf" / "profiles.yml").exists()
