@@ -31,7 +31,7 @@ from runner.commands.options import (
 from runner.commands.services import debug_, down, engine, setup, status, up
 from runner.commands.superset import superset
 from runner.compile import CompiledProject, compile_project, write_manifest
-from runner.config import RunConfig, load_project_config
+from runner.config import RunConfig, load_project_config, project_folders
 from runner.console import err_console, log, print_summary, render_event, set_secrets
 from runner.errors import RunnerError
 from runner.explore import diff
@@ -257,10 +257,11 @@ def _log_changes(cp: CompiledProject, run: RunResult) -> None:
 @main.command()
 @common_options
 @handle_errors
-def clean(debug: bool, project_dir: Path, **_: Any) -> None:
+def clean(debug: bool, project_dir: Path, profiles_dir: Path | None, **_: Any) -> None:
     """Delete the target folder (compiled SQL, Parquet marts, artifacts)."""
     cfg = load_project_config(project_dir)
-    path = check_target_path(project_dir, cfg.target_path)
+    path = check_target_path(project_dir, cfg.target_path,
+                             project_folders(project_dir, cfg, profiles_dir))
     with project_lock(project_dir, "using"):
         remove_tree(path, [project_dir])
     log(f"Removed {path}")

@@ -13,6 +13,7 @@ from runner.datatests.collect import DataTest, collect_tests
 from runner.datatests.unit import UnitTest, collect_unit_tests
 from runner.errors import CompilationError, CycleError, Location
 from runner.graph import CycleFound, Graph
+from runner.paths import prepare_write
 from runner.project import Project, load_project
 from runner.selection import NodeInfo, select
 from runner.sql import check_all, concat_errors
@@ -68,8 +69,7 @@ def compile_project(cfg: RunConfig, *, check_sql: bool = True) -> CompiledProjec
         check_dashboards(project, compiled, target)
     _write_compiled(project, compiled, selected, tests, selected_tests)
     for name in selected_units:
-        path = project.dir / units[name].compiled.compiled_path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = prepare_write(project.dir / units[name].compiled.compiled_path, project.target_dir)
         path.write_text(units[name].compiled.sql)
     return CompiledProject(
         project, target, typed_vars, compiled, graph, selected, tests, selected_tests, units,
@@ -135,13 +135,9 @@ def _write_compiled(
 ) -> None:
     out = project.target_layout.compiled
     for name in selected:
-        path = out / compiled[name].path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(compiled[name].sql)
+        prepare_write(out / compiled[name].path, out).write_text(compiled[name].sql)
     for name in selected_tests:
-        path = out / "tests" / f"{name}.sql"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(tests[name].sql + "\n")
+        prepare_write(out / "tests" / f"{name}.sql", out).write_text(tests[name].sql + "\n")
 
 
 def write_manifest(cp: CompiledProject) -> Path:

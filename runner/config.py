@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from runner.errors import ConfigError, Location, RunnerError
-from runner.paths import TargetLayout
+from runner.paths import TargetLayout, check_target_path
 from runner.yaml_files import load_yaml, to_config_error
 
 PROJECT_FILE = "runner_project.yml"
@@ -236,9 +236,21 @@ def load_project_config(project_dir: Path) -> ProjectConfig:
         )
     data = load_yaml(path, display=PROJECT_FILE) or {}
     try:
-        return ProjectConfig.model_validate(data)
+        config = ProjectConfig.model_validate(data)
     except ValidationError as exc:
         raise to_config_error(exc, data, ProjectConfig, PROJECT_FILE, path.read_text()) from None
+    check_target_path(project_dir, config.target_path, project_folders(project_dir, config))
+    return config
+
+
+def project_folders(
+    project_dir: Path, config: ProjectConfig, profiles_dir: Path | None = None
+) -> list[str]:
+    """The folders of a project that its target folder may not be, hold or lie in: the model,
+    macro, test and dashboard paths and the profiles folder (`paths.check_target_path`)."""
+    profiles = find_profiles_file(project_dir, profiles_dir)
+    own = [*config.model_paths, *config.macro_paths, *config.test_paths, *config.dashboard_paths]
+    return own + ([str(profiles.parent.resolve())] if profiles is not None else [])
 
 
 def find_profiles_file(project_dir: Path, profiles_dir: Path | None) -> Path | None:

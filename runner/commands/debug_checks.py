@@ -9,6 +9,7 @@ from pathlib import Path
 import requests
 
 from runner.cassandra.client import connect
+from runner.child_env import child_env
 from runner.compile import compile_project
 from runner.config import CassandraTarget, RunConfig, SupersetTarget, find_profiles_file
 from runner.errors import RunnerError
@@ -53,7 +54,8 @@ def _check_java() -> Check:
     except RunnerError as exc:
         return ("java", False, exc.message)
     out = subprocess.run(
-        [str(java_bin(home)), "-version"], capture_output=True, text=True, check=False
+        [str(java_bin(home)), "-version"], capture_output=True, text=True, env=child_env(),
+        check=False,
     ).stderr
     return ("java", True, f"{out.splitlines()[0] if out else 'java'} ({home})")
 

@@ -355,18 +355,26 @@ def _definition_error(path: Path, message: str, hint: str | None = None) -> Comp
 
 
 def build_test_name(kind: str, model: str, column: str | None, kwargs: Mapping[str, Any]) -> str:
-    """dbt's naming: `<test>_<model>_<column>`, then the arguments; hashed when too long.
+    """dbt's naming: `<test>_<model>_<column>`, then the arguments; a slug, hashed when changed.
+
+    The name becomes file names (`target/compiled/tests/<name>.sql`, `target/test_failures/
+    <name>/`), so it is always letters, digits and `_`: a column such as `"a --/../../x"` is
+    slugified and a short hash of the name as written keeps two such names apart, as is a name
+    longer than 100 characters. An ordinary name is kept as it is.
 
     Example:
         >>> build_test_name("accepted_values", "users", "ab_group", {"values": ["a", "b"]})
         'accepted_values_users_ab_group__a__b'
+        >>> build_test_name("not_null", "users", "false --/../../victim", {})
+        'not_null_users_false_victim_823e95700e'
     """
     base = "_".join(p for p in (kind, model, column) if p)
     args = [_slug(v) for v in kwargs.values()]
     name = "__".join([base, *[a for a in args if a]])
-    if len(name) > 100:
+    slug = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")
+    if slug != name or len(name) > 100:
         digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-        name = f"{name[:89]}_{digest}"
+        name = f"{slug[:89]}_{digest}".lstrip("_")
     return name
 
 

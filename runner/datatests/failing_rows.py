@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.datatests.one_pass import build_count_query
 from runner.errors import ExecutionError, Location
-from runner.paths import staged_path, swap_in
+from runner.paths import remove_tree, staged_path, swap_in
 from runner.spark.session import strip_sqlstate
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ def run_test(
     try:
         df = spark.sql(test.sql)
         if failures_dir is not None:
-            stored = _store(df, failures_dir / test.name)
+            stored = _store(df, failures_dir / test.name, failures_dir)
             df = spark.read.parquet(str(stored))
             failures = df.count()
         elif failures is None:
@@ -62,8 +61,8 @@ def run_test(
     except (PySparkException, Py4JJavaError) as exc:
         raise to_test_error(exc, test) from exc
     if not failures:
-        if stored is not None:
-            shutil.rmtree(stored, ignore_errors=True)
+        if stored is not None and failures_dir is not None:
+            remove_tree(stored, [failures_dir])
         return FailingRows(0)
     return FailingRows(failures, tuple(df.columns), tuple(tuple(r) for r in rows), stored)
 
@@ -122,15 +121,15 @@ class ConditionBatch:
         return {t.name: int(row[i]) for i, t in enumerate(tests)}
 
 
-def _store(df: Any, final: Path) -> Path:
+def _store(df: Any, final: Path, root: Path) -> Path:
     """Write rows as Parquet beside `final`, then swap them in (a stale copy never lingers)."""
-    staged = staged_path(final)
+    staged = staged_path(final, root)
     try:
         df.toDF(*unique_columns(df.columns)).write.mode("overwrite").parquet(str(staged))
     except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
+        remove_tree(staged, [root])
         raise
-    return swap_in(staged, final)
+    return swap_in(staged, final, root=root)
 
 
 def unique_columns(names: Iterable[str]) -> list[str]:

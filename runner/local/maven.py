@@ -8,13 +8,13 @@ download; a scratch folder renamed at the end means an interrupted one never loo
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from runner.child_env import child_env
 from runner.errors import ServiceError
 from runner.java import find_java_home
 from runner.paths import remove_tree, state_dir, state_root
@@ -85,7 +85,7 @@ def _copy_dependencies(project_dir: Path, pom: Path, dest: Path, marker: str) ->
         remove_tree(tmp, root)
         cmd = [mvn, "-q", "-B", "-f", str(pom), DEPENDENCY_PLUGIN, "-DincludeScope=runtime"]
         cmd.append(f"-DoutputDirectory={tmp}")
-        env = {**os.environ, "JAVA_HOME": str(find_java_home())}
+        env = child_env({"JAVA_HOME": str(find_java_home())})  # no RUNNER_*_PASSWORD
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0 or not any(tmp.glob(marker)):
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])

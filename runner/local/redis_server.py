@@ -42,7 +42,7 @@ from runner.local.processes import (
     tail,
     wait_ready,
 )
-from runner.paths import ensure_private_dir, state_dir, state_root
+from runner.paths import ensure_private_dir, remove_tree, state_dir, state_root
 from runner.secret_files import ensure_secret, secret_path, write_private
 
 PACKAGES = ("redis-server", "redis-tools", "libjemalloc2", "liblzf1")
@@ -108,7 +108,7 @@ def ensure_redis_binary(project_dir: Path) -> Path:
             _run(["dpkg", "-x", str(deb), str(unpacked)], work, out, log)
         version = _version(unpacked / "usr" / "bin" / "redis-server")
         (unpacked / "version").write_text(version + "\n")
-        shutil.rmtree(pkg, ignore_errors=True)
+        remove_tree(pkg, [state_root(project_dir)])
         unpacked.rename(pkg)
     return server
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.child_env import child_env
 from runner.config import Target
 from runner.errors import ServiceError
 from runner.local import (
@@ -189,7 +190,7 @@ def ensure_chromium() -> Path | None:
         return None
     for cmd in (["apt-get", "update", "-qq"],
                 ["apt-get", "install", "-y", "-qq", CHROMIUM_PACKAGE]):  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), check=False)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["?"])[-1]
             raise ServiceError(f"`{' '.join(cmd)}` failed: {last}")

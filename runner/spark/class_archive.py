@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from runner.child_env import child_env
 from runner.java import ensure_java_home, java_bin
 
 ARCHIVE_DIR = Path(".runner") / "spark-cds"
@@ -59,7 +60,7 @@ def ensure_archive(project_dir: Path) -> Path | None:
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         subprocess.run([sys.executable, "-m", "runner.spark.cds_training", str(partial)],
-                       check=True, capture_output=True, timeout=600)
+                       check=True, capture_output=True, timeout=600, env=child_env())
         if not partial.is_file() or partial.stat().st_size == 0:
             return None
         partial.replace(path)

@@ -7,7 +7,6 @@ is fully written, so a failure leaves the previous content in place.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from runner.config import Target
 from runner.errors import Location, MaterializationError
-from runner.paths import TargetLayout, staged_path, swap_in
+from runner.paths import TargetLayout, remove_tree, staged_path, swap_in
 from runner.spark.fingerprint_file import FINGERPRINT_FILE, fingerprint_text
 from runner.templating import this_relation
 
@@ -69,15 +68,15 @@ def _persist(ctx: MaterializeContext, model: CompiledModel, df: DataFrame) -> in
     original size, a sixth less at 100x, and no heap spent on cached rows.
     """
     folder = ctx.layout.persisted
-    staged = staged_path(folder / model.name)
+    staged = staged_path(folder / model.name, ctx.layout.root)
     try:
         df.write.mode("overwrite").parquet(str(staged))
     except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
+        remove_tree(staged, [ctx.layout.root])
         raise
     if model.name in ctx.fingerprints:  # swapped in with the rows (runner.reuse)
         (staged / FINGERPRINT_FILE).write_text(fingerprint_text(ctx.fingerprints[model.name]))
-    final = swap_in(staged, folder / model.name)
+    final = swap_in(staged, folder / model.name, root=ctx.layout.root)
     _register_parquet(ctx.spark, model.name, final)
     return parquet_rows(final)
 
@@ -87,7 +86,7 @@ def materialize_table(
 ) -> MaterializeResult:
     staged, rows = _write_staged(ctx, model, df)
     keep = ctx.layout.previous_copy(model.name)
-    final = swap_in(staged, ctx.marts_dir / model.name, keep=keep)
+    final = swap_in(staged, ctx.marts_dir / model.name, keep=keep, root=ctx.layout.root)
     _register_parquet(ctx.spark, model.name, final)
     return MaterializeResult(f"table ({rows} rows)", rows=rows)
 
@@ -108,7 +107,7 @@ def materialize_cassandra(
     staged, rows = _write_staged(ctx, model, df)
     keep = ctx.layout.previous_copy(model.name)
     if ctx.target.cassandra is None:
-        final = swap_in(staged, ctx.marts_dir / model.name, keep=keep)
+        final = swap_in(staged, ctx.marts_dir / model.name, keep=keep, root=ctx.layout.root)
         _register_parquet(ctx.spark, model.name, final)
         return MaterializeResult(f"parquet only, no cassandra in target ({rows} rows)", rows=rows)
     from runner.cassandra.copy_state import read_stamp, table_state, write_state
@@ -138,11 +137,11 @@ def materialize_cassandra(
             previous=previous,
         )
     except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
+        remove_tree(staged, [ctx.layout.root])
         raise
     seconds = time.perf_counter() - started
     write_state(staged, state, written.stamp)
-    final = swap_in(staged, previous_dir, keep=keep)
+    final = swap_in(staged, previous_dir, keep=keep, root=ctx.layout.root)
     dirty.unlink(missing_ok=True)
     _register_parquet(ctx.spark, model.name, final)
     changed = "" if written.upserted is None else f", {written.upserted} changed"
@@ -198,7 +197,7 @@ def materialize_incremental(
         return MaterializeResult(f"incremental, all rows ({full.rows} rows)", rows=full.rows)
     stored = ctx.spark.read.parquet(str(folder))
     _check_same_columns(model, stored, df)
-    new_dir = staged_path(ctx.marts_dir / f"{model.name}.new")
+    new_dir = staged_path(ctx.marts_dir / f"{model.name}.new", ctx.layout.root)
     try:
         df.write.mode("overwrite").parquet(str(new_dir))
         new_rows = parquet_rows(new_dir)
@@ -215,8 +214,8 @@ def materialize_incremental(
         kept = stored.join(new.select(*keys).distinct(), keys, "left_anti") if keys else stored
         staged, rows = _write_staged(ctx, model, kept.unionByName(new))
     finally:
-        shutil.rmtree(new_dir, ignore_errors=True)
-    final = swap_in(staged, folder, keep=ctx.layout.previous_copy(model.name))
+        remove_tree(new_dir, [ctx.layout.root])
+    final = swap_in(staged, folder, keep=ctx.layout.previous_copy(model.name), root=ctx.layout.root)
     ctx.spark.catalog.dropTempView(this_relation(model.name))
     _register_parquet(ctx.spark, model.name, final)
     return MaterializeResult(f"incremental, {new_rows} new rows merged ({rows} rows)", rows=rows)
@@ -268,15 +267,15 @@ def _write_staged(
     ctx: MaterializeContext, model: CompiledModel, df: DataFrame
 ) -> tuple[Path, int]:
     """Compute the model into a staged Parquet folder; refuse to replace a mart with nothing."""
-    staged = staged_path(ctx.marts_dir / model.name)
+    staged = staged_path(ctx.marts_dir / model.name, ctx.layout.root)
     try:
         df.write.mode("overwrite").parquet(str(staged))
         rows = parquet_rows(staged)
     except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
+        remove_tree(staged, [ctx.layout.root])
         raise
     if rows == 0 and not model.config.allow_empty:
-        shutil.rmtree(staged, ignore_errors=True)
+        remove_tree(staged, [ctx.layout.root])
         raise MaterializationError(
             f"model {model.name} produced no rows; its previous content is kept",
             location=Location(model.path),

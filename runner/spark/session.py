@@ -15,6 +15,7 @@ from runner.config import SparkTarget
 from runner.errors import ExecutionError, Location, ServiceError
 from runner.java import ensure_java_home
 from runner.spark.class_archive import java_options
+from runner.spark.launch_conf import secret_properties, split_launch_conf
 from runner.spark.master import check_master, check_registered, registration_watchdog
 
 if TYPE_CHECKING:
@@ -93,16 +94,19 @@ def create_session(
         conf["spark.driver.extraJavaOptions"] = " ".join(
             [conf["spark.driver.extraJavaOptions"], *options]
         )
-    settings = {**conf, **extra}
     # pyspark puts every builder setting on the JVM's command line, which any local user can read
-    # (/proc/<pid>/cmdline): the connector's password is set once the JVM runs instead.
-    secret = {k: v for k, v in settings.items() if k.startswith("spark.cassandra.auth.")}
-    for key, value in settings.items():
-        if key not in secret:
-            builder = builder.config(key, value)
+    # (/proc/<pid>/cmdline): secret ones are set once the JVM runs, or read from a 0600 file.
+    launch = split_launch_conf({**conf, **extra})
+    for key, value in launch.argv.items():
+        builder = builder.config(key, value)
     try:
-        with runner_secrets_out_of_environ(), registration_watchdog(target), _jvm_ignores_sigterm():
-            spark = builder.getOrCreate()  # nor is the password in the JVM's environment
+        with (
+            runner_secrets_out_of_environ(),  # nor are passwords in the JVM's environment
+            secret_properties(launch.at_start),
+            registration_watchdog(target),
+            _jvm_ignores_sigterm(),
+        ):
+            spark = builder.getOrCreate()
     except ServiceError:
         raise
     except Exception as exc:  # py4j/JVM start-up failures have no common type
@@ -111,7 +115,7 @@ def create_session(
             hint="check the spark: section of your profile and that Java 17 is installed",
         ) from exc
     check_registered(target, bool(spark.sparkContext._jsc.sc().isStopped()))
-    for key, value in secret.items():
+    for key, value in launch.runtime.items():
         spark.conf.set(key, value)
     spark.sparkContext.setLogLevel("ERROR")
     return spark

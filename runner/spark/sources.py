@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from runner.errors import DataSourceError, Location
+from runner.paths import prepare_write, resolve_inside
 from runner.project import Project, SourceTable, normalize_name
 from runner.spark.csv_scan import CsvFormatError, CsvScan, Malformed, read_header, scan_records
 from runner.spark.line_runs import line_expression, record_lines
@@ -162,10 +163,11 @@ def register_source(
     work = project.target_layout.sources
     read_path = path
     if scan.malformed:
-        read_path = write_good_records(path, scan, work / f"{name}.csv")
+        read_path = write_good_records(path, scan, prepare_write(work / f"{name}.csv", work))
     df = _read_csv(spark, read_path, order)
     df = df.withColumn("_ord", F.monotonically_increasing_id())
-    df = _with_lines(spark, df, scan, path, work / f"{name}.lines.parquet").drop("_ord")
+    lines = resolve_inside(work / f"{name}.lines.parquet", [work])
+    df = _with_lines(spark, df, scan, path, lines).drop("_ord")
     columns = [c.name for c in table.columns] + [CORRUPT_COLUMN, LINE_COLUMN]
     df = df.select(*columns, *_file_columns(path, scan))
     if scan.malformed:

@@ -270,3 +270,33 @@ def test_one_pass_counts_equal_each_tests_own_query(run_runner, wide_project, sp
     for test in tests:
         assert batch.failures(test) == spark.sql(test.sql).count(), test.name
     assert set(batch.counts) == {"wide"}
+
+
+def test_a_column_named_like_a_path_stores_and_deletes_nothing_outside_target(
+    run_runner, tmp_path
+):
+    # Once, this test's failing-rows folder was target/test_failures/<its name>, and its name
+    # `not_null_users_false --/../../../../victim` led to <tmp>/victim, which a passing test's
+    # (empty) stored rows then deleted.
+    from tests.conftest import write_project
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("precious")
+    column = "false --/../../../../victim"
+    project = write_project(tmp_path / "p", {
+        "runner_project.yml": "name: t\nprofile: t\n",
+        "profiles.yml": "t:\n  target: local\n  outputs:\n    local:\n"
+                        "      spark: {master: 'local[2]'}\n",
+        "models/users.sql": f"select 1 as user_id, 2 as `{column}`",
+        "models/schema.yml": "models:\n  - name: users\n    columns:\n"
+                             f"      - name: \"{column}\"\n        tests: [not_null]\n",
+    })
+    before = {p for p in tmp_path.rglob("*") if project not in p.parents}
+    result = run_runner(["build", "--store-failures"], project_dir=project)
+    assert result.exit_code == 0, result.output
+    assert "PASS not_null_users_false_victim_" in result.output  # a slug with a hash
+    assert (victim / "precious.txt").read_text() == "precious"
+    assert {p for p in tmp_path.rglob("*") if project not in p.parents} == before
+    outside_target = [p for p in project.rglob("*victim*") if project / "target" not in p.parents]
+    assert outside_target == []

@@ -438,3 +438,48 @@ def test_restarted_node_is_reused_with_the_runner_login(roles_node) -> None:
     )  # fmt: skip
     assert info.started
     assert _can(("cassandra", "cassandra"), "SELECT * FROM system.local") == "no login"
+
+
+# ---------------------------------------------------------------------------------------------
+# The build's Spark JVM
+
+JVM_SCRIPT = r"""
+import json, sys
+from pathlib import Path
+from pyspark import SparkContext
+from runner.config import SparkTarget
+from runner.spark.session import create_session
+
+conf = json.loads(sys.argv[1])
+spark = create_session(SparkTarget(master="local[1]", conf=conf), Path(sys.argv[2]),
+                       {"spark.cassandra.auth.password": "jvm-cassandra-pw"})
+pid = SparkContext._gateway.proc.pid
+seen = {
+    "cmdline": Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"),
+    "environ": Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace"),
+    "conf": {k: spark.sparkContext.getConf().get(k) for k in conf},
+    "runtime": spark.conf.get("spark.cassandra.auth.password"),
+}
+spark.stop()
+print(json.dumps(seen))
+"""
+
+
+def test_the_jvms_command_line_and_environment_hold_no_redactable_setting(tmp_path: Path):
+    secrets = {
+        "spark.hadoop.fs.s3a.secret.key": "jvm-s3-secret",
+        "spark.ssl.ui.keyPassword": "jvm-ssl-password",
+        "spark.authenticate.secret": "jvm-auth-secret",
+    }
+    env = {**os.environ, "RUNNER_CASSANDRA_PASSWORD": "jvm-env-password"}
+    proc = subprocess.run(
+        [sys.executable, "-c", JVM_SCRIPT, json.dumps(secrets), str(tmp_path / "warehouse")],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "spark.sql.session.timeZone=UTC" in seen["cmdline"]  # it is the driver's JVM
+    for value in [*secrets.values(), "jvm-cassandra-pw", "jvm-env-password"]:
+        assert value not in seen["cmdline"] and value not in seen["environ"]
+    assert seen["conf"] == secrets  # the JVM read them from its properties file
+    assert seen["runtime"] == "jvm-cassandra-pw"

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from runner import project as project_module
 from runner.cli import main
+from runner.datatests.collect import build_test_name
 from runner.errors import ConfigError, Location
 from runner.project import validate_name
 
@@ -101,3 +102,45 @@ def test_a_named_test_with_a_plain_name_compiles(make_project):
 
 def test_doctests():
     assert doctest.testmod(project_module).failed == 0
+
+
+ATTACK = "false --/../../../../victim"
+
+
+def test_a_column_named_like_a_path_compiles_inside_target(make_project):
+    # The generic test's name is built from the column: a slug with a hash, never a path.
+    project = make_project({**USERS, "models/schema.yml":
+                            "models:\n  - name: users\n    columns:\n"
+                            f"      - name: \"{ATTACK}\"\n        tests: [not_null]\n"})
+    before = set(project.parent.rglob("*"))
+    result = _compile(make_project, {})
+    assert result.exit_code == 0, result.output
+    written = set(project.parent.rglob("*")) - before
+    target = project / "target"
+    assert written and [p for p in written if p != target and target not in p.parents] == []
+    assert not [p for p in project.parent.rglob("*victim*") if p.suffix == ".sql"
+                and not p.name.startswith("not_null_users_false_victim_")]
+    names = [p.name for p in (project / "target" / "compiled" / "tests").iterdir()]
+    assert names == [f"{build_test_name('not_null', 'users', ATTACK.lower(), {})}.sql"]
+    assert names[0].startswith("not_null_users_false_victim_")
+
+
+@pytest.mark.parametrize(
+    "kind, model, column, kwargs, name",
+    [  # ordinary names are kept as they always were (artifacts, docs and state: compare them)
+        ("unique", "users", "user_id", {}, "unique_users_user_id"),
+        ("accepted_values", "users", "ab_group", {"values": ["a", "b"]},
+         "accepted_values_users_ab_group__a__b"),
+        ("expression", "users", None, {"expression": "amount >= 0"},
+         "expression_users__amount_gte_0"),
+    ],
+)
+def test_ordinary_test_names_are_unchanged(kind, model, column, kwargs, name):
+    assert build_test_name(kind, model, column, kwargs) == name
+
+
+@pytest.mark.parametrize("column", [ATTACK, "a b", "a/b", "..", "ü", "a-b"])
+def test_a_generated_test_name_is_always_a_slug(column):
+    name = build_test_name("not_null", "users", column, {})
+    assert validate_name(name, "test", Location("m.yml")) == name
+    assert name != build_test_name("not_null", "users", column + "x", {})

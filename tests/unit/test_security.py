@@ -162,3 +162,30 @@ def test_thrift_reads_with_the_reader_role_on_a_managed_node_with_a_login(tmp_pa
     assert _thrift_reader(tmp_path, target) == ("runner_reader", "r-pw")
     no_login = Target(name="dev", cassandra=CassandraTarget(managed=True))
     assert _thrift_reader(tmp_path, no_login) is None
+
+
+def test_maven_gets_no_password_in_its_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from runner.local import maven
+
+    seen: dict[str, dict[str, str]] = {}
+
+    def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen["env"] = kwargs["env"]  # type: ignore[assignment]
+        out = Path(next(a for a in cmd if a.startswith("-DoutputDirectory=")).split("=", 1)[1])
+        out.mkdir(parents=True)
+        (out / "cassandra-all-4.1.jar").write_text("")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setenv("RUNNER_CASSANDRA_PASSWORD", "cassandra-pw")
+    monkeypatch.setenv("RUNNER_SUPERSET_PASSWORD", "superset-pw")
+    monkeypatch.setenv("SOME_API_TOKEN", "token-value")
+    monkeypatch.setattr(maven.shutil, "which", lambda name: "/usr/bin/mvn")
+    monkeypatch.setattr(maven.subprocess, "run", run)
+    monkeypatch.setattr(maven, "find_java_home", lambda: Path("/jdk"))
+    maven.ensure_cassandra_jars(tmp_path)
+    env = seen["env"]
+    assert env["JAVA_HOME"] == "/jdk" and "PATH" in env
+    assert not [k for k in env if "PASSWORD" in k or "TOKEN" in k]
+    assert "cassandra-pw" not in env.values() and "superset-pw" not in env.values()
