@@ -15,6 +15,7 @@ Started by `runner engine start` / `runner up` (`runner.engine.lifecycle`) as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -90,6 +91,7 @@ class _Request:
     writer: IO[bytes]
     command: Command
     client_pid: int
+    claim: int  # the engine's claim this command holds (`Engine.claim`)
 
 
 class Engine:
@@ -116,7 +118,11 @@ class Engine:
         self.forwarded_terms = 0
         self.commands = 0
         self.requests: queue.Queue[_Request] = queue.Queue()
-        self.claimed = False  # a command is queued or running: others are declined
+        # The command queued or running, by number: others are declined meanwhile. A number,
+        # not a flag: the main loop's release after a command must not free the claim of the
+        # next one, which its client may send as soon as it has the exit code.
+        self.claim: int | None = None
+        self.claims = 0
         self.claim_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -142,7 +148,11 @@ class Engine:
                 except OSError as exc:  # a client that went away
                     _log(f"connection dropped: {exc}")
                 finally:
-                    self._release()
+                    self._release(request.claim)
+        while not self.requests.empty():  # queued as the engine stopped: run where they came from
+            request = self.requests.get_nowait()
+            with request.conn, contextlib.suppress(OSError):
+                send_message(request.writer, Declined(reason="the engine is stopping"))
 
     def _accept_all(self, listener: socket.socket) -> None:
         while not self.stopping:
@@ -187,8 +197,9 @@ class Engine:
                 send_message(writer, Error(message=f"runner engine: {problem}"))
             elif isinstance(message, Command):
                 conn.settimeout(None)
-                if self._claim():
-                    self.requests.put(_Request(conn, reader, writer, message, client_pid))
+                claim = self._claim()
+                if claim is not None:
+                    self.requests.put(_Request(conn, reader, writer, message, client_pid, claim))
                     queued = True
                 else:
                     send_message(writer, Declined(reason="the engine is running another command"))
@@ -198,16 +209,19 @@ class Engine:
             if not queued:
                 conn.close()
 
-    def _claim(self) -> bool:
+    def _claim(self) -> int | None:
+        """Claim the engine for a new command; None when another has it or it is stopping."""
         with self.claim_lock:
-            if self.claimed or self.stopping:
-                return False
-            self.claimed = True
-            return True
+            if self.claim is not None or self.stopping:
+                return None
+            self.claims += 1
+            self.claim = self.claims
+            return self.claim
 
-    def _release(self) -> None:
+    def _release(self, claim: int) -> None:
         with self.claim_lock:
-            self.claimed = False
+            if self.claim == claim:
+                self.claim = None
 
     # -- one command --------------------------------------------------------------------------
 
@@ -215,10 +229,15 @@ class Engine:
         """Run one client's command, or decline it (another target, changed code)."""
         command, writer = request.command, request.writer
         argv, cwd, env = command.argv, Path(command.cwd), command.env
-        with _environment(env, cwd):
-            declined = self.admit(argv)
+        try:
+            with _environment(env, cwd):
+                declined = self.admit(argv)
+        except OSError as exc:  # its working folder went away since the client sent it
+            self._release(request.claim)
+            send_message(writer, Error(message=f"runner engine: cannot use {cwd}: {exc}"))
+            return
         if declined is not None:
-            self._release()
+            self._release(request.claim)
             send_message(writer, Declined(reason=declined))
             return
         lock = threading.Lock()
@@ -240,7 +259,8 @@ class Engine:
             finally:
                 self.running = False
                 self.forwarded = None
-                self._release()  # before the client hears the exit code and sends the next command
+                # before the client hears the exit code and sends the next command
+                self._release(request.claim)
         _log(f"runner {' '.join(argv)}: exit {code} in {time.perf_counter() - started:.1f}s")
         if code == 143 and self.forwarded_terms == terms:
             self.stopping = True  # our own SIGTERM (engine stop) cancelled the build

@@ -256,7 +256,7 @@ def test_a_bad_first_message_gets_one_error_reply(tmp_path: Path, line: bytes,
         assert str(reply["message"]).startswith("runner engine: ")
         assert problem in str(reply["message"])
         assert _reply(client) is None  # then the connection is closed
-    assert engine.requests.empty() and not engine.claimed
+    assert engine.requests.empty() and engine.claim is None
 
 
 def test_a_command_is_queued_and_claims_the_engine(tmp_path: Path) -> None:
@@ -267,7 +267,7 @@ def test_a_command_is_queued_and_claims_the_engine(tmp_path: Path) -> None:
         engine.greet(server, client_pid=42)
         request = engine.requests.get_nowait()
         assert (request.command.argv, request.client_pid) == (["build", "-s", "a"], 42)
-        assert engine.claimed
+        assert engine.claim == request.claim == 1
         request.conn.close()
 
 
@@ -321,7 +321,7 @@ def test_the_engine_serves_on_after_bad_messages(serving: tuple[Engine, Path],
         sock.sendall(_command(tmp_path, ["ls"]))
         assert _reply(sock) == {"type": "declined",
                                 "reason": "the engine runs build, run, test only"}
-    assert not engine.claimed
+    assert engine.claim is None
 
 
 def test_a_silent_client_delays_no_other(serving: tuple[Engine, Path], tmp_path: Path) -> None:
@@ -338,11 +338,16 @@ def test_a_silent_client_delays_no_other(serving: tuple[Engine, Path], tmp_path:
 def test_a_command_while_another_runs_is_declined_at_once(serving: tuple[Engine, Path],
                                                           tmp_path: Path) -> None:
     engine, path = serving
-    assert engine._claim()  # as a running command does
+    claim = engine._claim()  # as a running command does
+    assert claim is not None
     try:
         with _connect(path) as sock:
             sock.sendall(_command(tmp_path, ["build"]))
             assert _reply(sock) == {"type": "declined",
                                     "reason": "the engine is running another command"}
     finally:
-        engine._release()
+        engine._release(claim)
+    newer = engine._claim()  # the next command, sent as soon as its client had the exit code
+    assert newer == claim + 1
+    engine._release(claim)  # the main loop's release after the first frees not the next one's
+    assert engine._claim() is None
