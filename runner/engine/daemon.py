@@ -149,10 +149,11 @@ class Engine:
                     _log(f"connection dropped: {exc}")
                 finally:
                     self._release(request.claim)
-        while not self.requests.empty():  # queued as the engine stopped: run where they came from
-            request = self.requests.get_nowait()
-            with request.conn, contextlib.suppress(OSError):
-                send_message(request.writer, Declined(reason="the engine is stopping"))
+        with self.claim_lock:  # queued as the engine stopped: they run where they came from
+            while not self.requests.empty():
+                request = self.requests.get_nowait()
+                with request.conn, contextlib.suppress(OSError):
+                    send_message(request.writer, Declined(reason="the engine is stopping"))
 
     def _accept_all(self, listener: socket.socket) -> None:
         while not self.stopping:
@@ -197,11 +198,8 @@ class Engine:
                 send_message(writer, Error(message=f"runner engine: {problem}"))
             elif isinstance(message, Command):
                 conn.settimeout(None)
-                claim = self._claim()
-                if claim is not None:
-                    self.requests.put(_Request(conn, reader, writer, message, client_pid, claim))
-                    queued = True
-                else:
+                queued = self._queue(conn, reader, writer, message, client_pid)
+                if not queued:
                     send_message(writer, Declined(reason="the engine is running another command"))
         except OSError as exc:  # the client went away
             _log(f"client pid {client_pid}: connection dropped: {exc}")
@@ -209,14 +207,17 @@ class Engine:
             if not queued:
                 conn.close()
 
-    def _claim(self) -> int | None:
-        """Claim the engine for a new command; None when another has it or it is stopping."""
+    def _queue(self, conn: socket.socket, reader: IO[bytes], writer: IO[bytes],
+               command: Command, client_pid: int) -> bool:
+        """Claim the engine for `command` and queue it; False when another command has it or the
+        engine is stopping."""
         with self.claim_lock:
             if self.claim is not None or self.stopping:
-                return None
+                return False
             self.claims += 1
             self.claim = self.claims
-            return self.claim
+            self.requests.put(_Request(conn, reader, writer, command, client_pid, self.claim))
+            return True
 
     def _release(self, claim: int) -> None:
         with self.claim_lock:

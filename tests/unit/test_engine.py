@@ -19,6 +19,7 @@ from runner.config import SparkTarget, Target
 from runner.engine.admission import SessionSpec, mismatch, session_spec
 from runner.engine.client import project_dir_arg, run_in_engine, strip_colors
 from runner.engine.daemon import Engine, _ClientStream
+from runner.engine.messages import Command
 from runner.engine.protocol import (
     check_peer,
     check_socket_path,
@@ -338,8 +339,8 @@ def test_a_silent_client_delays_no_other(serving: tuple[Engine, Path], tmp_path:
 def test_a_command_while_another_runs_is_declined_at_once(serving: tuple[Engine, Path],
                                                           tmp_path: Path) -> None:
     engine, path = serving
-    claim = engine._claim()  # as a running command does
-    assert claim is not None
+    with engine.claim_lock:
+        engine.claim = claim = 7  # as a running command does
     try:
         with _connect(path) as sock:
             sock.sendall(_command(tmp_path, ["build"]))
@@ -347,7 +348,21 @@ def test_a_command_while_another_runs_is_declined_at_once(serving: tuple[Engine,
                                     "reason": "the engine is running another command"}
     finally:
         engine._release(claim)
-    newer = engine._claim()  # the next command, sent as soon as its client had the exit code
-    assert newer == claim + 1
-    engine._release(claim)  # the main loop's release after the first frees not the next one's
-    assert engine._claim() is None
+    assert engine.claim is None
+
+
+def test_a_commands_release_frees_only_its_own_claim(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    a, b, c = (socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(3))
+    command = Command(type="command", argv=["build"], cwd=str(tmp_path), env={})
+    reader, writer = io.BytesIO(), io.BytesIO()
+    assert engine._queue(a[1], reader, writer, command, 1)
+    first = engine.requests.get_nowait()
+    engine._release(first.claim)
+    # the next command, sent as soon as its client had the exit code of the first
+    assert engine._queue(b[1], reader, writer, command, 2)
+    engine._release(first.claim)  # the main loop's release after the first frees no other
+    assert not engine._queue(c[1], reader, writer, command, 3)
+    for pair in (a, b, c):
+        pair[0].close()
+        pair[1].close()
