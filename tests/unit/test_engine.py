@@ -17,9 +17,9 @@ import pytest
 
 from runner.config import SparkTarget, Target
 from runner.engine.admission import SessionSpec, mismatch, session_spec
-from runner.engine.client import project_dir_arg, run_in_engine, strip_colors
+from runner.engine.client import project_dir_arg, run_in_engine, stream_command, strip_colors
 from runner.engine.daemon import Engine, _ClientStream
-from runner.engine.messages import Command
+from runner.engine.messages import Command, Error, send_message
 from runner.engine.protocol import (
     check_peer,
     check_socket_path,
@@ -199,6 +199,17 @@ def test_run_in_engine_reports_a_bad_setting(
 ) -> None:
     assert run_in_engine(["build"], {"RUNNER_ENGINE": "yes"}, tmp_path) == 1
     assert "Error: $RUNNER_ENGINE is 'yes'" in capsys.readouterr().err
+
+
+def test_the_client_reports_an_error_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, engine = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with client, engine:
+        send_message(engine.makefile("wb"), Error(message="runner engine: bad message: env: x"))
+        code = stream_command(client, engine_files(tmp_path), ["build"], {}, tmp_path)
+    assert code == 2
+    assert capsys.readouterr().err == "Error: runner engine: bad message: env: x\n"
 
 
 def test_strip_colors() -> None:
