@@ -302,12 +302,7 @@ class Engine:
             try:
                 message: Command | Signal | None = read_client_message(reader)
             except MessageError as exc:
-                _log(f"command {command}: {exc}")
-                with out.lock:
-                    try:
-                        send_message(out.writer, Error(message=f"runner engine: {exc}"))
-                    except OSError:
-                        pass
+                _answer_error(out, command, str(exc))
                 continue
             except OSError:
                 message = None
@@ -319,6 +314,8 @@ class Engine:
                 return
             if isinstance(message, Signal):
                 self._raise(signal.Signals[message.name])
+            else:
+                _answer_error(out, command, "a command is running on this connection already")
 
     def _raise(self, sig: signal.Signals) -> None:
         if sig == signal.SIGTERM:
@@ -333,6 +330,13 @@ class Engine:
                 self.spark.catalog.dropTempView(table.name)
         self.spark.catalog.clearCache()
         self.spark.sql("RESET")
+
+
+def _answer_error(out: _ClientStream, command: int, problem: str) -> None:
+    """Tell a client whose command runs that the engine could not use its last message."""
+    _log(f"command {command}: {problem}")
+    with out.lock, contextlib.suppress(OSError):
+        send_message(out.writer, Error(message=f"runner engine: {problem}"))
 
 
 def _command_problem(message: Command | Signal | None) -> str | None:

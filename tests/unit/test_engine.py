@@ -10,7 +10,7 @@ import os
 import socket
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -288,15 +288,33 @@ def test_a_message_of_the_wrong_shape_during_a_command_is_answered_and_ignored(
 ) -> None:
     engine = _engine(tmp_path)
     engine.commands = 1
-    reader = io.BytesIO(b'{"type": "signal", "name": "SIGKILL"}\n{"type": "signal"}\n')
+    reader = io.BytesIO(b'{"type": "signal", "name": "SIGKILL"}\n{"type": "signal"}\n'
+                        + _command(tmp_path, ["build"]))
+    engine.running = True  # until the last message: its end must raise no SIGINT here
+    reader.readline = _stop_running_at_the_end(engine, reader)  # type: ignore[method-assign]
     writer = io.BytesIO()
     lock = threading.Lock()
     out, err = _ClientStream(writer, "out", lock), _ClientStream(writer, "err", lock)
-    engine._watch(reader, 1, out, err)  # not running: the end of the stream raises no SIGINT
+    engine._watch(reader, 1, out, err)
     replies = [json.loads(line) for line in writer.getvalue().splitlines()]
-    assert [r["type"] for r in replies] == ["error", "error"]
+    assert [r["type"] for r in replies] == ["error", "error", "error"]
     assert "name: Input should be 'SIGINT' or 'SIGTERM'" in replies[0]["message"]
+    assert "name: Field required" in replies[1]["message"]
+    assert "a command is running on this connection already" in replies[2]["message"]
     assert engine.forwarded is None
+
+
+def _stop_running_at_the_end(engine: Engine, stream: io.BytesIO) -> Callable[..., bytes]:
+    """`stream.readline` that marks the command ended when the stream is (no SIGINT follows)."""
+    readline = stream.readline
+
+    def read(*args: int) -> bytes:
+        line = readline(*args)
+        if not line:
+            engine.running = False
+        return line
+
+    return read
 
 
 @pytest.fixture
