@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from runner.console import err_console, log, print_summary, render_event, set_se
 from runner.errors import RunnerError
 from runner.explore import diff
 from runner.generate import generate_dataset
-from runner.lock import project_lock
+from runner.lock import LockHolder, project_lock, this_process
 from runner.paths import check_target_path, remove_tree
 from runner.results import RunResult
 from runner.retry import retry_config
@@ -57,12 +59,22 @@ def _execute(command: str, *, sync: bool = False,
     return _execute_config(run_config(command, **kwargs), sync=sync)
 
 
-def _execute_config(cfg: RunConfig, *, sync: bool = False) -> tuple[CompiledProject, BuildResult]:
+def _lock_holder(what: str = "building") -> LockHolder:
+    """This command as the project lock records it: the warm engine passes its client's
+    (`obj` of the click context), else this process."""
+    ctx = click.get_current_context(silent=True)
+    holder = ctx.find_object(LockHolder) if ctx is not None else None
+    return holder if holder is not None else this_process(sys.argv[1:], what)
+
+
+def _execute_config(cfg: RunConfig, *, sync: bool = False,
+                    locked: bool = False) -> tuple[CompiledProject, BuildResult]:  # fmt: skip
     """Compile once, run and publish the run under the project lock, print the summary.
 
-    With `sync`, the command syncs the dashboards next (when the run neither failed nor was
-    interrupted), and that sync marks what the run wrote. An interrupted run exits 130 after
-    its summary.
+    With `locked`, the caller holds the lock already (`retry`, which reads the last run's
+    results under it). With `sync`, the command syncs the dashboards next (when the run neither
+    failed nor was interrupted), and that sync marks what the run wrote. An interrupted run
+    exits 130 after its summary.
     """
     started = time.perf_counter()
     log(f"Running with runner={__version__}")
@@ -73,7 +85,7 @@ def _execute_config(cfg: RunConfig, *, sync: bool = False) -> tuple[CompiledProj
         f"{len(cp.project.macros)} macro files, {len(cp.tests)} tests, "
         f"{len(cp.unit_tests)} unit tests; {len(cp.selected)} models, "
         f"{len(cp.selected_tests)} tests and {len(cp.selected_unit_tests)} unit tests selected")
-    with project_lock(cp.project.dir):
+    with nullcontext() if locked else project_lock(cp.project.dir, _lock_holder()):
         built = run_build(cp, cfg, render_event)
         run = built.run
         sync_follows = (sync and cp.target.superset is not None and built.failure is None
@@ -162,12 +174,15 @@ def test_(debug: bool, **kwargs: Any) -> None:
 @handle_errors
 def retry(project_dir: Path, profiles_dir: Path | None, debug: bool) -> None:
     """Re-run what errored or was skipped in the last run, with its arguments and vars."""
-    cfg = retry_config(project_dir, profiles_dir)
-    if cfg is None:
-        log("Nothing to retry: the last run had no errors or skipped nodes.")
-        return
-    log(f"Retrying the last `runner {cfg.command}`: {', '.join(cfg.select)}")
-    _, built = _execute_config(cfg)
+    load_project_config(project_dir)  # a folder that is no project gets no .runner/ folder
+    # Under the lock from the start: a build running now rewrites run_results.json.
+    with project_lock(project_dir, _lock_holder()):
+        cfg = retry_config(project_dir, profiles_dir)
+        if cfg is None:
+            log("Nothing to retry: the last run had no errors or skipped nodes.")
+            return
+        log(f"Retrying the last `runner {cfg.command}`: {', '.join(cfg.select)}")
+        _, built = _execute_config(cfg, locked=True)
     if not built.run.success:
         raise Exit(1)
 
@@ -262,7 +277,7 @@ def clean(debug: bool, project_dir: Path, profiles_dir: Path | None, **_: Any) -
     cfg = load_project_config(project_dir)
     path = check_target_path(project_dir, cfg.target_path,
                              project_folders(project_dir, cfg, profiles_dir))
-    with project_lock(project_dir, "using"):
+    with project_lock(project_dir, _lock_holder("using")):
         remove_tree(path, [project_dir])
     log(f"Removed {path}")
 

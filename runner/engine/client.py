@@ -157,9 +157,13 @@ def stream_command(
                     _note(f"{message['reason']}; running in this process")
                 return None
             if kind in ("out", "err"):
-                _write(sys.stdout if kind == "out" else sys.stderr, str(message["text"]), env)
+                _write(sys.stdout if kind == "out" else sys.stderr, str(message.get("text")), env)
             elif kind == "exit":
-                return int(message["code"])
+                code = message.get("code")
+                return code if isinstance(code, int) else 2
+            elif kind == "error":  # the engine could not use what this client sent
+                sys.stderr.write(f"Error: {message.get('message')}\n")
+                return 2
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -15,9 +15,12 @@ Started by `runner engine start` / `runner up` (`runner.engine.lifecycle`) as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
+import queue
+import shlex
 import signal
 import socket
 import sys
@@ -25,10 +28,11 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any, TextIO, cast
+from typing import IO, TYPE_CHECKING, Any, Literal, TextIO, cast
 
 import click
 
@@ -36,26 +40,41 @@ from runner import cli
 from runner.cassandra.connector import connector_spark_conf
 from runner.config import load_project_config, load_target
 from runner.engine.admission import SessionSpec, changed_modules, mismatch, session_spec
+from runner.engine.messages import (
+    Command,
+    Declined,
+    Error,
+    Exit,
+    MessageError,
+    Output,
+    Signal,
+    read_client_message,
+    send_message,
+)
 from runner.engine.protocol import (
+    ACCEPT_POLL_SECONDS,
     COMMANDS,
     EngineFiles,
     check_peer,
     choose_engine,
     engine_files,
     listen,
+    peer_pid,
     peer_uid,
-    receive,
-    send,
 )
 from runner.errors import RunnerError, ServiceError
 from runner.local import maven
+from runner.lock import LockHolder
 from runner.paths import TargetLayout, check_target_path
 from runner.spark.session import create_session
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-FIRST_MESSAGE_SECONDS = 10.0
+# A connection gets this long to send its command. It holds only its own thread meanwhile (others
+# are served), so the deadline just frees a silent connection; it is long enough for a client
+# slowed by a busy machine.
+FIRST_MESSAGE_SECONDS = 60.0
 LOADED_NS = time.time_ns()  # the runner modules imported above are the code on disk now
 
 
@@ -63,8 +82,28 @@ class _Terminated(BaseException):
     """SIGTERM outside a build's InterruptWatch: end the command as a killed process would."""
 
 
+@dataclass(frozen=True)
+class _Request:
+    """A client's checked command, waiting for the main thread to run it."""
+
+    conn: socket.socket
+    reader: IO[bytes]
+    writer: IO[bytes]
+    command: Command
+    client_pid: int
+    claim: int  # the engine's claim this command holds (`Engine.claim`)
+
+
 class Engine:
-    """The daemon: its session, socket and the one command running at a time."""
+    """The daemon: its session, socket and the one command running at a time.
+
+    A thread accepts connections and gives each one a thread of its own that reads and checks
+    its command, so a client that connects and sends nothing (or nonsense) delays nobody. The
+    main thread runs the commands, one at a time: signals reach only the main thread, and the
+    command's environment and working folder are the process's. A command arriving while
+    another is queued or running is declined at once (the client runs it in its own process,
+    where the project lock names the build that holds it).
+    """
 
     def __init__(self, project_dir: Path, files: EngineFiles, spark: SparkSession,
                  spec: SessionSpec) -> None:
@@ -78,22 +117,53 @@ class Engine:
         self.forwarded: int | None = None  # the signal a client passed on, until it is handled
         self.forwarded_terms = 0
         self.commands = 0
+        self.requests: queue.Queue[_Request] = queue.Queue()
+        # The command queued or running, by number: others are declined meanwhile. A number,
+        # not a flag: the main loop's release after a command must not free the claim of the
+        # next one, which its client may send as soon as it has the exit code.
+        self.claim: int | None = None
+        self.claims = 0
+        self.claim_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def serve(self, listener: socket.socket) -> None:
-        """Answer clients one at a time until SIGTERM."""
+        """Answer clients until SIGTERM."""
         signal.signal(signal.SIGTERM, self._on_sigterm)
         signal.signal(signal.SIGINT, self._on_sigint)
+        self.serve_requests(listener)
+
+    def serve_requests(self, listener: socket.socket) -> None:
+        """Accept connections in the background and run their commands here until `stopping`."""
+        threading.Thread(target=self._accept_all, args=(listener,), name="engine-accept",
+                         daemon=True).start()
         while not self.stopping:
-            conn = _accept(listener)
-            if conn is None:
+            try:
+                request = self.requests.get(timeout=ACCEPT_POLL_SECONDS)
+            except queue.Empty:
                 continue
-            with conn:
+            with request.conn:
                 try:
-                    self.handle(conn, listener)
-                except (OSError, ValueError) as exc:  # a client that went away or spoke nonsense
+                    self.handle(request)
+                except OSError as exc:  # a client that went away
                     _log(f"connection dropped: {exc}")
+                finally:
+                    self._release(request.claim)
+        with self.claim_lock:  # queued as the engine stopped: they run where they came from
+            while not self.requests.empty():
+                request = self.requests.get_nowait()
+                with request.conn, contextlib.suppress(OSError):
+                    send_message(request.writer, Declined(reason="the engine is stopping"))
+
+    def _accept_all(self, listener: socket.socket) -> None:
+        while not self.stopping:
+            try:
+                accepted = _accept(listener)
+            except OSError:  # the listener closed: the engine is stopping
+                return
+            if accepted is not None:
+                threading.Thread(target=self.greet, args=accepted, name="engine-client",
+                                 daemon=True).start()
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         forwarded, self.forwarded = self.forwarded == signum, None
@@ -107,51 +177,96 @@ class Engine:
         if self.running:
             raise KeyboardInterrupt
 
+    # -- one connection -------------------------------------------------------------------------
+
+    def greet(self, conn: socket.socket, client_pid: int) -> None:
+        """Read and check a connection's command (in its own thread); queue it for the main
+        thread, or answer at once: an error for a bad message, `declined` while busy."""
+        queued = False
+        try:
+            conn.settimeout(FIRST_MESSAGE_SECONDS)
+            reader, writer = conn.makefile("rb"), conn.makefile("wb")
+            try:
+                message = read_client_message(reader)
+                problem = _command_problem(message)
+            except TimeoutError:
+                message, problem = None, f"no command within {FIRST_MESSAGE_SECONDS:.0f} s"
+            except MessageError as exc:
+                message, problem = None, str(exc)
+            if problem is not None:
+                _log(f"client pid {client_pid}: {problem}")
+                send_message(writer, Error(message=f"runner engine: {problem}"))
+            elif isinstance(message, Command):
+                conn.settimeout(None)
+                queued = self._queue(conn, reader, writer, message, client_pid)
+                if not queued:
+                    send_message(writer, Declined(reason="the engine is running another command"))
+        except OSError as exc:  # the client went away
+            _log(f"client pid {client_pid}: connection dropped: {exc}")
+        finally:
+            if not queued:
+                conn.close()
+
+    def _queue(self, conn: socket.socket, reader: IO[bytes], writer: IO[bytes],
+               command: Command, client_pid: int) -> bool:
+        """Claim the engine for `command` and queue it; False when another command has it or the
+        engine is stopping."""
+        with self.claim_lock:
+            if self.claim is not None or self.stopping:
+                return False
+            self.claims += 1
+            self.claim = self.claims
+            self.requests.put(_Request(conn, reader, writer, command, client_pid, self.claim))
+            return True
+
+    def _release(self, claim: int) -> None:
+        with self.claim_lock:
+            if self.claim == claim:
+                self.claim = None
+
     # -- one command --------------------------------------------------------------------------
 
-    def handle(self, conn: socket.socket, listener: socket.socket) -> None:
-        """Run one client's command; meanwhile, others are sent back to their own process."""
-        conn.settimeout(FIRST_MESSAGE_SECONDS)
-        reader, writer = conn.makefile("rb"), conn.makefile("wb")
-        request = receive(reader)
-        conn.settimeout(None)
-        if request is None or request["type"] != "command":
+    def handle(self, request: _Request) -> None:
+        """Run one client's command, or decline it (another target, changed code)."""
+        command, writer = request.command, request.writer
+        argv, cwd, env = command.argv, Path(command.cwd), command.env
+        try:
+            with _environment(env, cwd):
+                declined = self.admit(argv)
+        except OSError as exc:  # its working folder went away since the client sent it
+            self._release(request.claim)
+            send_message(writer, Error(message=f"runner engine: cannot use {cwd}: {exc}"))
             return
-        argv = [str(a) for a in request["argv"]]
-        cwd = Path(request["cwd"])
-        env = {str(k): str(v) for k, v in request["env"].items()}
-        with _environment(env, cwd):
-            declined = self.admit(argv)
         if declined is not None:
-            send(writer, {"type": "declined", "reason": declined})
+            self._release(request.claim)
+            send_message(writer, Declined(reason=declined))
             return
         lock = threading.Lock()
         out, err = _ClientStream(writer, "out", lock), _ClientStream(writer, "err", lock)
         self.commands += 1
-        watcher = threading.Thread(target=self._watch, args=(reader, self.commands, out, err),
+        watcher = threading.Thread(target=self._watch,
+                                   args=(request.reader, self.commands, out, err),
                                    name="engine-client", daemon=True)
         started = time.perf_counter()
         self._reset_session()
         terms = self.forwarded_terms
-        busy = threading.Event()
-        others = threading.Thread(target=_decline_while, args=(listener, busy),
-                                  name="engine-busy", daemon=True)
-        others.start()
+        holder = LockHolder(pid=request.client_pid, command=shlex.join(["runner", *argv]),
+                            engine_pid=os.getpid())
         with _environment(env, cwd), _redirect(out, err):
             self.running = True
             watcher.start()
             try:
-                code = _run_cli(argv)
+                code = _run_cli(argv, holder)
             finally:
                 self.running = False
                 self.forwarded = None
-                busy.set()  # before the client hears the exit code and sends the next command
-                others.join()
+                # before the client hears the exit code and sends the next command
+                self._release(request.claim)
         _log(f"runner {' '.join(argv)}: exit {code} in {time.perf_counter() - started:.1f}s")
         if code == 143 and self.forwarded_terms == terms:
             self.stopping = True  # our own SIGTERM (engine stop) cancelled the build
         with lock:
-            send(writer, {"type": "exit", "code": code})
+            send_message(writer, Exit(code=code))
 
     def admit(self, argv: list[str]) -> str | None:
         """Why the engine does not run this command ("" when the target chose `process`);
@@ -181,11 +296,15 @@ class Engine:
 
     def _watch(self, reader: IO[bytes], command: int, out: _ClientStream,
                err: _ClientStream) -> None:
-        """Pass the client's signals on while its command runs; its hang-up counts as SIGINT."""
+        """Pass the client's signals on while its command runs; its hang-up counts as SIGINT.
+        A message of the wrong shape is answered with an error and changes nothing."""
         while True:
             try:
-                message = receive(reader)
-            except (OSError, ValueError):
+                message: Command | Signal | None = read_client_message(reader)
+            except MessageError as exc:
+                _answer_error(out, command, str(exc))
+                continue
+            except OSError:
                 message = None
             if command != self.commands or not self.running:
                 return
@@ -193,8 +312,10 @@ class Engine:
                 out.closed_by_client = err.closed_by_client = True
                 self._raise(signal.SIGINT)
                 return
-            if message["type"] == "signal" and message.get("name") in ("SIGINT", "SIGTERM"):
-                self._raise(signal.Signals[message["name"]])
+            if isinstance(message, Signal):
+                self._raise(signal.Signals[message.name])
+            else:
+                _answer_error(out, command, "a command is running on this connection already")
 
     def _raise(self, sig: signal.Signals) -> None:
         if sig == signal.SIGTERM:
@@ -211,8 +332,31 @@ class Engine:
         self.spark.sql("RESET")
 
 
-def _accept(listener: socket.socket) -> socket.socket | None:
-    """The next connection of this user within the poll interval; None if none came."""
+def _answer_error(out: _ClientStream, command: int, problem: str) -> None:
+    """Tell a client whose command runs that the engine could not use its last message."""
+    _log(f"command {command}: {problem}")
+    with out.lock, contextlib.suppress(OSError):
+        send_message(out.writer, Error(message=f"runner engine: {problem}"))
+
+
+def _command_problem(message: Command | Signal | None) -> str | None:
+    """What is wrong with a connection's first message (None: a command it can run, or the
+    client hung up without one).
+
+    Example:
+        >>> _command_problem(Signal(type="signal", name="SIGINT"))
+        'the first message must be a command, not a signal'
+    """
+    if isinstance(message, Signal):
+        return "the first message must be a command, not a signal"
+    if isinstance(message, Command) and not os.path.isdir(message.cwd):
+        return f"the working folder {message.cwd} is not a folder"
+    return None
+
+
+def _accept(listener: socket.socket) -> tuple[socket.socket, int] | None:
+    """The next connection of this user within the poll interval, and the client's PID; None
+    if none came."""
     try:
         conn, _ = listener.accept()
     except TimeoutError:
@@ -224,30 +368,14 @@ def _accept(listener: socket.socket) -> socket.socket | None:
         _log(exc.message)
         conn.close()
         return None
-    return conn
-
-
-def _decline_while(listener: socket.socket, done: threading.Event) -> None:
-    """While a command runs, send others back to run in their own process (where the project
-    lock tells them a build is running, as it would without the engine)."""
-    while not done.is_set():
-        conn = _accept(listener)
-        if conn is None:
-            continue
-        with conn:
-            conn.settimeout(FIRST_MESSAGE_SECONDS)
-            try:
-                receive(conn.makefile("rb"))  # the command; answered, not run
-                send(conn.makefile("wb"), {"type": "declined",
-                                           "reason": "the engine is running another command"})
-            except (OSError, ValueError):
-                pass
+    return conn, peer_pid(conn)
 
 
 class _ClientStream(io.TextIOBase):
     """sys.stdout/sys.stderr of a command: text goes to the client as `out`/`err` messages."""
 
-    def __init__(self, writer: IO[bytes], kind: str, lock: threading.Lock) -> None:
+    def __init__(self, writer: IO[bytes], kind: Literal["out", "err"],
+                 lock: threading.Lock) -> None:
         self.writer = writer
         self.kind = kind
         self.lock = lock
@@ -259,7 +387,7 @@ class _ClientStream(io.TextIOBase):
         if text and not self.closed_by_client:
             with self.lock:
                 try:
-                    send(self.writer, {"type": self.kind, "text": text})
+                    send_message(self.writer, Output(type=self.kind, text=text))
                 except OSError:
                     self.closed_by_client = True
         return len(text)
@@ -271,10 +399,11 @@ class _ClientStream(io.TextIOBase):
         return True
 
 
-def _run_cli(argv: list[str]) -> int:
-    """Run `runner ARGV` with the real click command; its exit code."""
+def _run_cli(argv: list[str], holder: LockHolder) -> int:
+    """Run `runner ARGV` with the real click command; its exit code. The project lock records
+    `holder` (the client) as the command's (`obj` of the click context)."""
     try:
-        cli.main.main(args=argv, prog_name="runner", standalone_mode=True)
+        cli.main.main(args=argv, prog_name="runner", standalone_mode=True, obj=holder)
     except SystemExit as exc:
         code = exc.code
         if code is None or isinstance(code, int):

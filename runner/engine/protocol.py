@@ -15,7 +15,8 @@ folder of its own user that nobody else can open.
 
 Messages are JSON objects, one per line. Client to daemon: `command` (argv, cwd, environment),
 then any number of `signal` (SIGINT/SIGTERM the client received). Daemon to client: `declined`
-(run the command in this process instead), or `out` / `err` text, then `exit`.
+(run the command in this process instead), or `out` / `err` text, then `exit`; `error` when it
+could not use a message. Their schemas, which the daemon checks: `runner.engine.messages`.
 """
 
 from __future__ import annotations
@@ -106,6 +107,12 @@ def peer_uid(sock: socket.socket) -> int:
     """The uid of the process at the other end of a connected Unix socket (SO_PEERCRED)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
     return int(_CRED.unpack(raw)[1])
+
+
+def peer_pid(sock: socket.socket) -> int:
+    """The PID of the process that connected a Unix socket (SO_PEERCRED, as of connect())."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
+    return int(_CRED.unpack(raw)[0])
 
 
 def check_peer(uid: int, own_uid: int) -> None:

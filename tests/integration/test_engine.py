@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -19,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from runner.engine.client import run_in_engine
+from runner.engine.daemon import FIRST_MESSAGE_SECONDS
 from runner.engine.lifecycle import engine_status, stop_engine
-from runner.engine.protocol import engine_files
+from runner.engine.protocol import engine_files, receive
 from runner.local.processes import alive
 from tests.conftest import ROOT
 
@@ -176,6 +178,82 @@ def test_a_signal_to_the_client_cancels_the_build_in_the_engine(
     assert engine_status(project).running  # the engine outlives the cancelled build
     after = _runner(["run", "-s", "order_count"], project)
     assert after.returncode == 0, after.stdout + after.stderr
+
+
+def _raw_reply(message: bytes, project: Path) -> dict[str, object] | None:
+    """What the engine answers a connection that sends `message` (a line) and nothing else."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(60)
+        sock.connect(str(engine_files(project).socket))
+        sock.sendall(message)
+        return receive(sock.makefile("rb"))
+
+
+def test_a_bad_message_gets_an_error_and_the_engine_serves_on(project: Path) -> None:
+    pid = engine_status(project).pid
+    for line, problem in [
+        (b'{"type":"command"}\n', "argv: Field required"),
+        (b'{"type":"command","argv":["build"],"cwd":"/","env":5}\n',
+         "env: Input should be a valid dictionary"),
+        (b"not json\n", "not JSON"),
+    ]:
+        reply = _raw_reply(line, project)
+        assert reply is not None and reply["type"] == "error", reply
+        assert problem in str(reply["message"])
+    before = _served(project)
+    good = _runner(["run", "-s", "order_count"], project)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert _served(project) == before + 1  # run by the same engine
+    assert engine_status(project).pid == pid
+
+
+def test_a_silent_client_does_not_delay_a_command(project: Path) -> None:
+    before = _served(project)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.connect(str(engine_files(project).socket))  # and sends nothing
+        started = time.monotonic()
+        good = _runner(["run", "-s", "order_count"], project)
+        assert good.returncode == 0, good.stdout + good.stderr
+        assert _served(project) == before + 1, good.stderr  # the engine ran it, not declined it
+        # The command was answered while the silent connection still waits for its first
+        # message: nothing was sent to it and it was not closed.
+        assert time.monotonic() - started < FIRST_MESSAGE_SECONDS
+        silent.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            silent.recv(1)
+
+
+def test_retry_during_a_build_in_the_engine_is_refused_by_the_lock(project: Path) -> None:
+    slow = project / "models" / "marts" / "slow.sql"
+    slow.write_text(SLOW_MODEL)
+    engine_pid = engine_status(project).pid
+    try:
+        proc = subprocess.Popen(
+            [*CLIENT, "run", "-s", "+slow", "--project-dir", str(project)], cwd=project,
+            env=_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if "START table model slow" in line:
+                    break
+            retried = _runner(["retry"], project)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=300)
+    finally:
+        slow.unlink()
+    assert retried.returncode == 1, retried.stdout + retried.stderr
+    assert retried.stderr.count("Error:") == 1, retried.stderr
+    # it names the build and its client (whose Ctrl-C or kill cancels the build), not the
+    # engine as the process to kill
+    said = " ".join(retried.stderr.split())  # as wrapped lines join again
+    assert f"Error: another runner (pid {proc.pid}) is building this project" in said
+    assert f"`runner run -s +slow --project-dir {project}` in the warm engine (pid " \
+        f"{engine_pid})" in said
+    assert f"`kill {proc.pid}`" in said
+    assert f"kill {engine_pid}" not in said
+    assert "Traceback" not in retried.stderr + retried.stdout
+    assert engine_status(project).running
 
 
 def test_engine_stop(project: Path) -> None:
