@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import queue
@@ -26,13 +25,11 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any, Literal, TextIO, cast
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -40,13 +37,20 @@ from runner import cli
 from runner.cassandra.connector import connector_spark_conf
 from runner.config import load_project_config, load_target
 from runner.engine.admission import SessionSpec, changed_modules, mismatch, session_spec
+from runner.engine.connection import (
+    ClientStream,
+    accept_client,
+    client_environment,
+    command_problem,
+    redirect_output,
+)
+from runner.engine.connection import log as _log
 from runner.engine.messages import (
     Command,
     Declined,
     Error,
     Exit,
     MessageError,
-    Output,
     Signal,
     read_client_message,
     send_message,
@@ -55,14 +59,11 @@ from runner.engine.protocol import (
     ACCEPT_POLL_SECONDS,
     COMMANDS,
     EngineFiles,
-    check_peer,
     choose_engine,
     engine_files,
     listen,
-    peer_pid,
-    peer_uid,
 )
-from runner.errors import RunnerError, ServiceError
+from runner.errors import RunnerError
 from runner.local import maven
 from runner.lock import LockHolder
 from runner.paths import TargetLayout, check_target_path
@@ -158,7 +159,7 @@ class Engine:
     def _accept_all(self, listener: socket.socket) -> None:
         while not self.stopping:
             try:
-                accepted = _accept(listener)
+                accepted = accept_client(listener)
             except OSError:  # the listener closed: the engine is stopping
                 return
             if accepted is not None:
@@ -188,7 +189,7 @@ class Engine:
             reader, writer = conn.makefile("rb"), conn.makefile("wb")
             try:
                 message = read_client_message(reader)
-                problem = _command_problem(message)
+                problem = command_problem(message)
             except TimeoutError:
                 message, problem = None, f"no command within {FIRST_MESSAGE_SECONDS:.0f} s"
             except MessageError as exc:
@@ -231,7 +232,7 @@ class Engine:
         command, writer = request.command, request.writer
         argv, cwd, env = command.argv, Path(command.cwd), command.env
         try:
-            with _environment(env, cwd):
+            with client_environment(env, cwd):
                 declined = self.admit(argv)
         except OSError as exc:  # its working folder went away since the client sent it
             self._release(request.claim)
@@ -242,7 +243,7 @@ class Engine:
             send_message(writer, Declined(reason=declined))
             return
         lock = threading.Lock()
-        out, err = _ClientStream(writer, "out", lock), _ClientStream(writer, "err", lock)
+        out, err = ClientStream(writer, "out", lock), ClientStream(writer, "err", lock)
         self.commands += 1
         watcher = threading.Thread(target=self._watch,
                                    args=(request.reader, self.commands, out, err),
@@ -252,7 +253,7 @@ class Engine:
         terms = self.forwarded_terms
         holder = LockHolder(pid=request.client_pid, command=shlex.join(["runner", *argv]),
                             engine_pid=os.getpid())
-        with _environment(env, cwd), _redirect(out, err):
+        with client_environment(env, cwd), redirect_output(out, err):
             self.running = True
             watcher.start()
             try:
@@ -294,8 +295,8 @@ class Engine:
             return None  # the command reports it, as it would in a process of its own
         return mismatch(self.spec, session_spec(target))
 
-    def _watch(self, reader: IO[bytes], command: int, out: _ClientStream,
-               err: _ClientStream) -> None:
+    def _watch(self, reader: IO[bytes], command: int, out: ClientStream,
+               err: ClientStream) -> None:
         """Pass the client's signals on while its command runs; its hang-up counts as SIGINT.
         A message of the wrong shape is answered with an error and changes nothing."""
         while True:
@@ -332,71 +333,11 @@ class Engine:
         self.spark.sql("RESET")
 
 
-def _answer_error(out: _ClientStream, command: int, problem: str) -> None:
+def _answer_error(out: ClientStream, command: int, problem: str) -> None:
     """Tell a client whose command runs that the engine could not use its last message."""
     _log(f"command {command}: {problem}")
     with out.lock, contextlib.suppress(OSError):
         send_message(out.writer, Error(message=f"runner engine: {problem}"))
-
-
-def _command_problem(message: Command | Signal | None) -> str | None:
-    """What is wrong with a connection's first message (None: a command it can run, or the
-    client hung up without one).
-
-    Example:
-        >>> _command_problem(Signal(type="signal", name="SIGINT"))
-        'the first message must be a command, not a signal'
-    """
-    if isinstance(message, Signal):
-        return "the first message must be a command, not a signal"
-    if isinstance(message, Command) and not os.path.isdir(message.cwd):
-        return f"the working folder {message.cwd} is not a folder"
-    return None
-
-
-def _accept(listener: socket.socket) -> tuple[socket.socket, int] | None:
-    """The next connection of this user within the poll interval, and the client's PID; None
-    if none came."""
-    try:
-        conn, _ = listener.accept()
-    except TimeoutError:
-        return None
-    conn.settimeout(None)
-    try:
-        check_peer(peer_uid(conn), os.getuid())
-    except ServiceError as exc:
-        _log(exc.message)
-        conn.close()
-        return None
-    return conn, peer_pid(conn)
-
-
-class _ClientStream(io.TextIOBase):
-    """sys.stdout/sys.stderr of a command: text goes to the client as `out`/`err` messages."""
-
-    def __init__(self, writer: IO[bytes], kind: Literal["out", "err"],
-                 lock: threading.Lock) -> None:
-        self.writer = writer
-        self.kind = kind
-        self.lock = lock
-        self.closed_by_client = False
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):  # click tells text streams from binary ones this way
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if text and not self.closed_by_client:
-            with self.lock:
-                try:
-                    send_message(self.writer, Output(type=self.kind, text=text))
-                except OSError:
-                    self.closed_by_client = True
-        return len(text)
-
-    def isatty(self) -> bool:
-        return True  # rich renders colours; the client removes them when it prints to no terminal
-
-    def writable(self) -> bool:
-        return True
 
 
 def _run_cli(argv: list[str], holder: LockHolder) -> int:
@@ -418,31 +359,6 @@ def _run_cli(argv: list[str], holder: LockHolder) -> int:
         sys.stderr.write(f"Unexpected error in the runner engine: {type(exc).__name__}: {exc}\n")
         return 2
     return 0
-
-
-@contextmanager
-def _environment(env: Mapping[str, str], cwd: Path) -> Iterator[None]:
-    """The client's environment variables and working folder, for one command."""
-    saved, saved_cwd = dict(os.environ), os.getcwd()
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        os.chdir(cwd)
-        yield
-    finally:
-        os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@contextmanager
-def _redirect(out: io.TextIOBase, err: io.TextIOBase) -> Iterator[None]:
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = cast(TextIO, out), cast(TextIO, err)
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = saved
 
 
 def start_session(project_dir: Path, target_name: str | None,
@@ -488,10 +404,6 @@ def main(argv: list[str] | None = None) -> None:
         files.info_file.unlink(missing_ok=True)
         spark.stop()
         _log(f"stopped after {engine.commands} commands")
-
-
-def _log(message: str) -> None:
-    print(f"{datetime.now():%Y-%m-%d %H:%M:%S}  {message}", file=sys.__stdout__, flush=True)
 
 
 if __name__ == "__main__":

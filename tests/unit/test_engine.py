@@ -18,7 +18,8 @@ import pytest
 from runner.config import SparkTarget, Target
 from runner.engine.admission import SessionSpec, mismatch, session_spec
 from runner.engine.client import project_dir_arg, run_in_engine, stream_command, strip_colors
-from runner.engine.daemon import Engine, _ClientStream
+from runner.engine.connection import ClientStream as _ClientStream
+from runner.engine.daemon import Engine
 from runner.engine.messages import Command, Error, send_message
 from runner.engine.protocol import (
     check_peer,
