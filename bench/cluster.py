@@ -63,12 +63,12 @@ def profiles() -> dict[str, Any]:
         "master": master, "managed": True, "ui_port": UI_PORT, "driver_memory": "1g",
         "workers": [{"cores": 1, "memory": "2560m"}, {"cores": 1, "memory": "2560m"}],
         "conf": {"spark.executor.memory": "2g"},
-    }  # fmt: skip
+    }
     ring = {"hosts": HOSTS, "port": RING_PORT, "keyspace": f"{BENCH_NAME}_ring",
             "replication": RING, "local_dc": "datacenter1", "consistency": "LOCAL_QUORUM",
-            "managed": True}  # fmt: skip
+            "managed": True}
     one = {"hosts": ["127.0.0.1"], "port": NODE_PORT, "keyspace": f"{BENCH_NAME}_one",
-           "managed": True}  # fmt: skip
+           "managed": True}
     local = {"master": "local[*]"}
     outputs = {
         "cluster": {"threads": 2, "spark": spark_cluster, "cassandra": ring},
@@ -84,7 +84,7 @@ def runner(project: Path, *args: str, check: bool = True) -> subprocess.Complete
     done = subprocess.run(
         [str(RUNNER), *args, "--project-dir", str(project), "--profiles-dir", str(project)],
         env=_env(), capture_output=True, text=True, check=False, timeout=3600,
-    )  # fmt: skip
+    )
     if check and done.returncode != 0:
         raise SystemExit(f"runner {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr}")
     return done
@@ -93,7 +93,7 @@ def runner(project: Path, *args: str, check: bool = True) -> subprocess.Complete
 def run_once(project: Path, data: Path, target: str, *extra: str) -> dict[str, Any]:
     """`runner run -t TARGET`: wall time, JVM peak RSS and CPU, the largest mart's write."""
     args = [str(RUNNER), "run", "--project-dir", str(project), "--profiles-dir", str(project),
-            "-t", target, "--vars", json.dumps({"raw_dir": str(data)}), *extra]  # fmt: skip
+            "-t", target, "--vars", json.dumps({"raw_dir": str(data)}), *extra]
     load = round(os.getloadavg()[0], 1)
     done, stats, wall = run_sampled(args, cwd=project, env=_env())
     if done.returncode != 0:
@@ -104,7 +104,7 @@ def run_once(project: Path, data: Path, target: str, *extra: str) -> dict[str, A
         if r["unique_id"].endswith(f".{LARGEST_MART}") and r["timing"].get("cassandra"):
             seconds, rows = r["timing"]["cassandra"], r["rows_affected"]
             out |= {"write_s": round(seconds, 1), "rows": rows,
-                    "rows_per_s": round(rows / seconds) if seconds else None}  # fmt: skip
+                    "rows_per_s": round(rows / seconds) if seconds else None}
     return out
 
 
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown size {size!r}; use {', '.join(SIZES)}")
     out = args.out or ROOT / "bench" / "results" / f"cluster-{datetime.now():%Y%m%d-%H%M%S}.json"
     report: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(),
-                              "transform": {}, "writes": {}}  # fmt: skip
+                              "transform": {}, "writes": {}}
 
     def save() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_project(ROOT, project)
     (project / "profiles.yml").write_text(yaml.safe_dump(profiles(), sort_keys=False))
     data = {s: ensure_dataset(SIZES[s], ROOT / ".runner" / "bench-data", log)[0]
-            for s in dict.fromkeys([*sizes, args.write_size])}  # fmt: skip
+            for s in dict.fromkeys([*sizes, args.write_size])}
     try:
         began = time.monotonic()
         runner(project, "up", "-t", "cluster")

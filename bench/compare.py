@@ -181,14 +181,14 @@ def everyday_loop(project: Path, data: Path, rounds: int, target: str) -> dict[s
             for i in range(rounds):
                 mart.write_text(original + f"\n-- edit {i}\n")
                 wall, _, text = runner(project, "build", "-t", target, "-s", "segment_summary",
-                                       "--vars", vars_, engine="daemon")  # fmt: skip
+                                       "--vars", vars_, engine="daemon")
                 if "Reused from the previous build" not in text:
                     log("  (upstream was not reused)")
                 lines = [line for line in text.splitlines() if "Superset" in line]
                 profile = _profile(project / "target" / "run_results.json")
                 loop.append(wall)
                 wall, _, _ = runner(project, "build", "-t", target, "--vars", vars_,
-                                    engine="daemon")  # fmt: skip
+                                    engine="daemon")
                 full.append(wall)
                 log(f"  warm: build -s segment_summary {loop[-1]:.1f}s, full build {full[-1]:.1f}s")
         finally:
@@ -196,7 +196,7 @@ def everyday_loop(project: Path, data: Path, rounds: int, target: str) -> dict[s
         out |= {"edit_one_mart_build_s": loop, "full_warm_build_s": full,
                 "edit_one_mart_median_s": median(loop), "full_warm_median_s": median(full),
                 "edit_one_mart_superset_lines": lines,
-                "edit_one_mart_profile": profile}  # fmt: skip
+                "edit_one_mart_profile": profile}
     finally:
         runner(project, "engine", "stop")
         if target != "spark_only":

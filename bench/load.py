@@ -72,13 +72,13 @@ def capture(base: str, login: tuple[str, str], slug: str, timeout: float = 180) 
          f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1",
          f"--remote-debugging-port={port}", "--window-size=1600,7200", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         pages: list[dict[str, Any]] = []
         for _ in range(150):
             try:
                 pages = [p for p in requests.get(f"http://127.0.0.1:{port}/json", timeout=2).json()
-                         if p.get("type") == "page"]  # fmt: skip
+                         if p.get("type") == "page"]
             except requests.RequestException:
                 pass
             if pages:
@@ -114,7 +114,7 @@ def capture(base: str, login: tuple[str, str], slug: str, timeout: float = 180) 
         while time.monotonic() < deadline:
             state = call("Runtime.evaluate", returnByValue=True, expression=(
                 "document.querySelectorAll('.chart-container').length + ',' + "
-                "document.querySelectorAll('.loading').length"))  # fmt: skip
+                "document.querySelectorAll('.loading').length"))
             charts, loading = (int(x) for x in state["result"]["value"].split(","))
             settled = charts > 0 and loading == 0 and sent and set(sent) <= finished
             quiet_since = (quiet_since or time.monotonic()) if settled else None
@@ -161,14 +161,14 @@ class Viewer:
         try:
             generation = self.generation
             resp = self._session().post(self.base + path, json={**body, "force": force},
-                                        timeout=TIMEOUT)  # fmt: skip
+                                        timeout=TIMEOUT)
             if resp.status_code == 401:  # the token expired: log in again, as a browser is
                 with self.lock:
                     if self.generation == generation:
                         self._log_in()
                 began = time.perf_counter()
                 resp = self._session().post(self.base + path, json={**body, "force": force},
-                                            timeout=TIMEOUT)  # fmt: skip
+                                            timeout=TIMEOUT)
             seconds = time.perf_counter() - began
             if resp.status_code != 200:
                 return {"s": seconds, "error": f"HTTP {resp.status_code}"}
@@ -177,7 +177,7 @@ class Viewer:
                                    "cached": all(r.get("is_cached") for r in results)}
             if self.keep_data:  # rows in any order: Spark's order may differ
                 out["data"] = [sorted(json.dumps(row, sort_keys=True) for row in r["data"] or [])
-                               for r in results]  # fmt: skip
+                               for r in results]
             return out
         except (requests.RequestException, ValueError, KeyError) as exc:
             return {"s": time.perf_counter() - began, "error": type(exc).__name__}
@@ -217,17 +217,17 @@ def run_round(viewers: list[Viewer], reqs: list[Request]) -> dict[str, Any]:
         "max": round(max(ok), 3) if ok else None,
         "dashboard_p95": round(pct([ld["s"] for ld in loads], 0.95), 3),
         "wall": round(wall, 2), "throughput": round(len(ok) / wall, 1),
-    }  # fmt: skip
+    }
 
 
 def _loop(v: Viewer, reqs: list[Request], stop: threading.Event,
-          loads: list[dict[str, Any]]) -> None:  # fmt: skip
+          loads: list[dict[str, Any]]) -> None:
     while not stop.is_set():
         loads.append(v.load(reqs))
 
 
 def mixed(viewers: list[Viewer], reqs: list[Request], builds: list[list[str]],
-          log: Path) -> list[dict[str, Any]]:  # fmt: skip
+          log: Path) -> list[dict[str, Any]]:
     """Viewers load in a loop while each build runs; loads after it must match forced data."""
     out = []
     for v in viewers:
@@ -250,7 +250,7 @@ def mixed(viewers: list[Viewer], reqs: list[Request], builds: list[list[str]],
         assert not [c for c in truth if "error" in c], truth
         after = [ld for ld in loads if ld["started"] > ended]
         stale = sum(1 for ld in after for got, want in zip(ld["charts"], truth, strict=True)
-                    if "error" not in got and got["data"] != want.get("data"))  # fmt: skip
+                    if "error" not in got and got["data"] != want.get("data"))
         charts = [c for ld in loads for c in ld["charts"]]
         ok = [c["s"] for c in charts if "error" not in c]
         out.append({
@@ -261,7 +261,7 @@ def mixed(viewers: list[Viewer], reqs: list[Request], builds: list[list[str]],
             "p95": round(pct(ok, 0.95), 3) if ok else None,
             "max": round(max(ok), 3) if ok else None,
             "loads_after_build": len(after), "stale_after_build": stale,
-        })  # fmt: skip
+        })
         print(f"  mixed: {out[-1]}", flush=True)
     return out
 
@@ -299,7 +299,7 @@ def main() -> None:
     out = opts.out or ROOT / "bench" / "results" / f"load-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     builds = [["build", "--vars", "{segments: [2]}", "-s", "int_user_metrics+"],
-              ["build", "-s", "int_user_metrics+"]]  # fmt: skip
+              ["build", "-s", "int_user_metrics+"]]
     mixed_rows = [] if opts.no_mixed else mixed(viewers[:20], reqs, builds,
                                                   out.with_suffix(".build.log"))
     out.write_text(json.dumps({
@@ -307,7 +307,7 @@ def main() -> None:
                                    "python": platform.python_version()},
         "gunicorn": {"workers": superset_server.WORKERS, "threads": superset_server.THREADS},
         "requests_per_load": len(reqs), "rounds": rows, "mixed": mixed_rows,
-    }, indent=2))  # fmt: skip
+    }, indent=2))
     print("\n| state | viewers | requests | errors | p50 | p95 | max | dashboard p95 | charts/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -170,7 +170,7 @@ def written_marts(cp: CompiledProject, run: RunResult) -> frozenset[str]:
         r.name for r in run.results
         if r.resource_type == ResourceType.MODEL and r.status != NodeStatus.SKIPPED
         and not r.reused and cp.models[r.name].config.materialized == "cassandra"
-    )  # fmt: skip
+    )
 
 
 def _prepare(

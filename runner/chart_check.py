@@ -65,7 +65,7 @@ def load_dashboards(project: Project, target: Target) -> list[tuple[Path, Defini
     sup = target.superset or SupersetTarget()
     variables = {"database_name": sup.database_name, "thrift_host": sup.thrift_host,
                  "thrift_port": sup.thrift_port,
-                 "keyspace": target.cassandra.keyspace if target.cassandra else ""}  # fmt: skip
+                 "keyspace": target.cassandra.keyspace if target.cassandra else ""}
     out = []
     for folder in project.config.dashboard_paths:
         path = project.dir / folder
@@ -99,12 +99,12 @@ def chart_fields(chart: Chart) -> list[tuple[str, str, str]]:
         return [("metric", chart.metric, "metric")]
     if isinstance(chart, SeriesChart):
         return [("x", chart.x, "column"), *[("metrics", m, "metric") for m in chart.metrics],
-                *[("groupby", g, "column") for g in chart.groupby]]  # fmt: skip
+                *[("groupby", g, "column") for g in chart.groupby]]
     return [*[("columns", c, "column") for c in chart.columns or []],
             *[("groupby", g, "column") for g in chart.groupby],
             *[("metrics", m, "metric") for m in chart.metrics],
             *[("order_by", o.split()[0], "either") for o in chart.order_by],
-            *[("formats", f, "either") for f in chart.formats]]  # fmt: skip
+            *[("formats", f, "either") for f in chart.formats]]
 
 
 def dataset_inputs(dataset: DatasetDef) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -175,7 +175,7 @@ def _check_datasets(
             reads = expression_columns(col.expression) if col.expression else {col.name}
             for name in sorted(reads - set(mart_columns)):
                 users = [r.name for r in refs
-                         if r.dataset.name == ds.name and name in chart_reads(r)]  # fmt: skip
+                         if r.dataset.name == ds.name and name in chart_reads(r)]
                 line = find_line(data, "datasets", i, "columns", j)
                 at = Location(rel, line, _column_of(text, line, col.name))
                 raise _missing(at, text, name, ds, mart_columns, users)

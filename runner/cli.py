@@ -55,7 +55,7 @@ def main() -> None:
 
 
 def _execute(command: str, *, sync: bool = False,
-             **kwargs: Any) -> tuple[CompiledProject, BuildResult]:  # fmt: skip
+             **kwargs: Any) -> tuple[CompiledProject, BuildResult]:
     return _execute_config(run_config(command, **kwargs), sync=sync)
 
 
@@ -68,7 +68,7 @@ def _lock_holder(what: str = "building") -> LockHolder:
 
 
 def _execute_config(cfg: RunConfig, *, sync: bool = False,
-                    locked: bool = False) -> tuple[CompiledProject, BuildResult]:  # fmt: skip
+                    locked: bool = False) -> tuple[CompiledProject, BuildResult]:
     """Compile once, run and publish the run under the project lock, print the summary.
 
     With `locked`, the caller holds the lock already (`retry`, which reads the last run's
@@ -89,7 +89,7 @@ def _execute_config(cfg: RunConfig, *, sync: bool = False,
         built = run_build(cp, cfg, render_event)
         run = built.run
         sync_follows = (sync and cp.target.superset is not None and built.failure is None
-                        and not run.interrupted)  # fmt: skip
+                        and not run.interrupted)
         publish.publish_run(cp, built, render_event, sync_follows=sync_follows)
         if built.failure is not None:
             raise built.failure

@@ -115,7 +115,7 @@ def trace_model(name: str, sql: str, schema: Mapping[str, Mapping[str, str]]) ->
         )
         scope = build_scope(_split_structs(tree))
         nodes = lineage(None, tree, schema=dict(schema), dialect=DIALECT, scope=scope,
-                        trim_selects=False, copy=False)  # fmt: skip
+                        trim_selects=False, copy=False)
     except _TRACE_ERRORS as exc:
         return ModelColumns(name, _named_selects(sql), {}, f"{type(exc).__name__}: {exc}")
     parents: dict[str, tuple[Col, ...]] = {}
@@ -183,7 +183,7 @@ def _add_field_columns(
             pairs = [(f.this.name, f.expression) for f in value.expressions]
         elif isinstance(value, exp.Column):
             pairs = [(f, exp.column(f"{value.name}.{f}", table=value.table, quoted=True))
-                     for f in _fields(scope, value, fields_of)]  # fmt: skip
+                     for f in _fields(scope, value, fields_of)]
         if pairs:
             out[projection.alias] = [f for f, _ in pairs]
             for field, expr in pairs:

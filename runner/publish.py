@@ -37,7 +37,7 @@ TOUCH_TIMEOUT = 15.0  # seconds per request marking datasets changed after a wri
 
 
 def publish_run(cp: CompiledProject, built: BuildResult, callback: Callback, *,
-                sync_follows: bool) -> None:  # fmt: skip
+                sync_follows: bool) -> None:
     """Record a run that wrote marts in `build_info` and, unless the command syncs the
     dashboards next (`sync_follows`), mark what it wrote changed in Superset.
 
@@ -82,7 +82,7 @@ def record_build(target: Target, run: RunResult, callback: Callback) -> None:
 
 
 def mark_written(project_dir: Path, target: Target, callback: Callback,
-                 written: frozenset[str]) -> None:  # fmt: skip
+                 written: frozenset[str]) -> None:
     """A run wrote the marts `written`: make the managed Superset stop serving their cached rows.
 
     The datasets that read them (and `build_info`) are marked changed (`sync_state.touch`); when
@@ -108,11 +108,11 @@ def mark_written(project_dir: Path, target: Target, callback: Callback,
             sync_state.save(path, state)
     except ServiceError as exc:
         callback(Info(f"Warning: {exc.message}; Superset may show the previous numbers until "
-                      "`runner superset sync`"))  # fmt: skip
+                      "`runner superset sync`"))
 
 
 def sync_after_build(cp: CompiledProject, callback: Callback, *, written: frozenset[str],
-                     force: bool = False) -> superset_sync.SyncResult:  # fmt: skip
+                     force: bool = False) -> superset_sync.SyncResult:
     """The dashboard sync of `runner build`, which wrote the marts `written` (quick when it can).
 
     Raises:
@@ -158,18 +158,18 @@ def sync_dashboards(
     dashboards_dir = cp.project.dir / cp.project.config.dashboard_paths[0]
     settings = {"url": target.superset.url, "database": target.superset.database_name,
                 "thrift": [target.superset.thrift_host, target.superset.thrift_port],
-                "keyspace": keyspace}  # fmt: skip
+                "keyspace": keyspace}
     fingerprint = sync_state.fingerprint(dashboards_dir, settings, docs, database_login)
     path = sync_state.state_path(cp.project.dir, target.name)
     started = time.perf_counter()
     client = SupersetClient.for_target(target.superset, login)
     state = sync_state.load(path) if quick and not force else None
     if (state is not None and state.fingerprint == fingerprint
-            and sync_state.observe(client, state) == state.seen):  # fmt: skip
+            and sync_state.observe(client, state) == state.seen):
         sync_state.touch(client, state, state.dataset_ids(tables_written(written)))
         sync_state.save(path, state)
         callback(Info(f"Superset: dashboards unchanged, {len(state.touched)} datasets marked "
-                      f"changed in {time.perf_counter() - started:.1f}s"))  # fmt: skip
+                      f"changed in {time.perf_counter() - started:.1f}s"))
         result = state.result()
     else:
         sync_state.forget(path)
@@ -190,14 +190,14 @@ def sync_dashboards(
         state.seen = sync_state.observe(client, state)
     if target.superset.managed and login is not None:
         _refresh_cache(cp.project.dir, target.superset.url, login, target.superset.cache_port,
-                       callback, datasets=None if state.flushed else state.touched)  # fmt: skip
+                       callback, datasets=None if state.flushed else state.touched)
     state.touched, state.flushed = [], False
     sync_state.save(path, state)
     return result
 
 
 def _refresh_cache(project_dir: Path, url: str, login: tuple[str, str], port: int,
-                   callback: Callback, *, datasets: list[int] | None = None) -> None:  # fmt: skip
+                   callback: Callback, *, datasets: list[int] | None = None) -> None:
     """Empty Superset's data cache and warm it (local.superset_cache); a failed warm-up warns.
 
     With `datasets`, only their remembered requests are replayed and nothing is emptied.
@@ -210,11 +210,11 @@ def _refresh_cache(project_dir: Path, url: str, login: tuple[str, str], port: in
     result = warm.refresh_cache(project_dir, url, login, port, datasets=datasets)
     if not result.flushed:
         callback(Info("Warning: Superset's cache (Redis) is not running: start it with "
-                      "`runner up`"))  # fmt: skip
+                      "`runner up`"))
         return
     what = "emptied and warmed" if datasets is None else f"warmed for {len(datasets)} datasets"
     callback(Info(f"Superset cache {what}: {result.warmed} chart queries in "
-                  f"{result.seconds:.1f}s"))  # fmt: skip
+                  f"{result.seconds:.1f}s"))
     if result.failed:
         callback(Info(f"Warning: {result.failed} chart queries were not warmed (their first "
-                      f"viewer waits for Spark): {result.errors[0]}"))  # fmt: skip
+                      f"viewer waits for Spark): {result.errors[0]}"))

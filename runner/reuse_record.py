@@ -72,7 +72,7 @@ def choose_reused(
         last = record.get(c.unique_id)
         if (last is not None and last.fingerprint == c.fingerprint and c.stored
                 and last.status in (NodeStatus.SUCCESS, NodeStatus.WARN)
-                and all(u in reused or u not in planned for u in c.upstream)):  # fmt: skip
+                and all(u in reused or u not in planned for u in c.upstream)):
             reused[c.unique_id] = last
     return reused
 

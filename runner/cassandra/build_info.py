@@ -15,7 +15,7 @@ BUILD_INFO = "build_info"
 COLUMNS: dict[str, str] = {
     "build_id": "text", "finished_at": "timestamp", "started_at": "timestamp", "target": "text",
     "command": "text", "models": "int", "ok": "int", "errors": "int", "skipped": "int",
-}  # fmt: skip
+}
 
 
 def create_table_cql(keyspace: str) -> str:

@@ -50,7 +50,7 @@ DELETE_BATCH_ROWS = 40  # row deletes of one partition per batch, under the 5 Ki
 NODE_LOST_MARKS = (
     "ClosedChannelException", "ClosedConnectionException", "Connection has been closed",
     "HeartbeatException", "Channel has been closed",
-)  # fmt: skip
+)
 NODE_LOST_TRIES, NODE_LOST_PAUSE = 3, 5.0
 T = TypeVar("T")
 

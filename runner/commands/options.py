@@ -107,7 +107,7 @@ def run_config(command: str, project_dir: Path, profiles_dir: Path | None, targe
 
 
 def sync_superset(cp: CompiledProject, *, force: bool = False,
-                  written: frozenset[str] = frozenset()) -> bool:  # fmt: skip
+                  written: frozenset[str] = frozenset()) -> bool:
     """Sync dashboards after a build that wrote `written`; False when Superset failed (the
     marts are written)."""
     try:

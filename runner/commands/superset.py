@@ -26,7 +26,7 @@ def _compile(command: str, **kwargs: Any) -> CompiledProject:
     set_secrets(cp.target.secrets())
     if cp.target.superset is None:
         raise RunnerError(f"target '{cp.target.name}' has no superset: section",
-                          hint="add superset: to the target in profiles.yml")  # fmt: skip
+                          hint="add superset: to the target in profiles.yml")
     return cp
 
 
@@ -71,12 +71,12 @@ def superset_export(debug: bool, **kwargs: Any) -> None:
     )
     for change in result.changes:
         log(f"{change.path}:{change.line}: {change.where}: {_shown(change.before)} → "
-            f"{_shown(change.after)}")  # fmt: skip
+            f"{_shown(change.after)}")
     for note in result.notes:
         log(f"Not exported: {note}")
     files = sorted({str(c.path) for c in result.changes})
     log(f"Exported {len(result.changes)} change(s) into {', '.join(files)}" if files
-        else "No changes: dashboards/ matches Superset")  # fmt: skip
+        else "No changes: dashboards/ matches Superset")
 
 
 def _shown(value: Any) -> str:

@@ -91,7 +91,7 @@ def _source_nodes(cp: CompiledProject) -> list[Node]:
             "path": src.yaml_path.as_posix() if src.yaml_path else "", "file": src.file,
             "parents": [],
             "columns": [_column(c) for c in src.columns],
-        })  # fmt: skip
+        })
     return out
 
 
@@ -108,7 +108,7 @@ def _model_nodes(
         traced = columns.models.get(name)
         docs = {c.name: c for c in model.columns}
         names = list(traced.columns if traced else ()) + [c for c in docs if c not in (
-            traced.columns if traced else ())]  # fmt: skip
+            traced.columns if traced else ())]
         tests = sorted(tests_of.get(name, []), key=lambda t: (t.column or "", t.name))
         out.append({
             "id": f"model.{name}", "kind": "model", "name": name, "label": name,
@@ -121,12 +121,12 @@ def _model_nodes(
             "columns": [
                 {**_column(docs.get(c, Column(c))),
                  "in_sql": traced is None or bool(traced.error) or c in traced.columns,
-                 "tests": [t.kind for t in tests if t.column == c]}  # fmt: skip
+                 "tests": [t.kind for t in tests if t.column == c]}
                 for c in names
             ],
             "tests": [_test(t) for t in tests],
             "lineage_error": traced.error if traced else None,
-        })  # fmt: skip
+        })
     return out
 
 
@@ -147,7 +147,7 @@ def _chart_nodes(refs: list[ChartRef], models: set[str]) -> list[Node]:
             "fields": [{"field": f, "name": n, "kind": k, "expression": exprs.get(n)}
                        for f, n, k in chart_fields(chart)],
             "reads": [f"model.{ds.mart}:{c}" for c in sorted(chart_reads(ref)) if is_model],
-        })  # fmt: skip
+        })
     return out
 
 
@@ -165,7 +165,7 @@ def _dashboard_nodes(
                 "parents": list(ids.values()),
                 "sections": [{"title": s.section, "charts": [ids[k] for row in s.rows for k in row]}
                              for s in dash.layout],
-            })  # fmt: skip
+            })
     return out
 
 
@@ -205,4 +205,4 @@ def _test(test: DataTest) -> dict[str, Any]:
         "name": test.name, "kind": test.kind, "column": test.column, "severity": test.severity,
         "args": json.dumps(args, default=str) if args else "", "path": test.path.as_posix(),
         "where": test.where or "",
-    }  # fmt: skip
+    }

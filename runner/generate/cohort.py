@@ -30,13 +30,13 @@ _MALFORMED_RETURN_BEFORE = 494 / 1000
 _FIRST_LOGIN_WEIGHTS = (
     146, 204, 352, 369, 371, 372, 342, 242, 249, 339, 351, 325, 366, 324, 268, 255,
     357, 374, 375, 356, 314, 247, 247, 331, 380, 373, 360, 373, 316, 346, 376,
-)  # fmt: skip
+)
 # (activacion, setup, return, habito) -> users of block A; habit without activation is injected.
 _FLAG_WEIGHTS = {
     (0, 0, 0, 0): 2042, (0, 0, 1, 0): 1972, (0, 1, 0, 0): 328, (0, 1, 1, 0): 962,
     (1, 0, 0, 0): 405, (1, 0, 0, 1): 7, (1, 0, 1, 0): 1092, (1, 0, 1, 1): 216,
     (1, 1, 0, 0): 213, (1, 1, 0, 1): 2, (1, 1, 1, 0): 1785, (1, 1, 1, 1): 973,
-}  # fmt: skip
+}
 
 
 def build_cohort(rng: np.random.Generator, users: int) -> Cohort:

@@ -20,7 +20,7 @@ ONBOARDING_FILE = "lk_onboarding.csv"
 ONBOARDING_COLUMNS = (
     "", "Unnamed: 0", "first_login_dt", "week_year", "user_id", "habito", "habito_dt",
     "activacion", "activacion_dt", "setup", "setup_dt", "return", "return_dt",
-)  # fmt: skip
+)
 
 
 def write_onboarding(

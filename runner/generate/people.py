@@ -52,7 +52,7 @@ def fake_people(rng: np.random.Generator, n: int) -> list[pa.Array]:
     name = pc.binary_join_element_wise(
         take(t["title"], title), take(t["first"], first), take(t["last"], _int(rng, n_last, n)),
         " ",
-    )  # fmt: skip
+    )
     name = pc.utf8_ltrim(name, " ")  # no title: drop the leading separator
 
     # e-mail of an unrelated random name: first+last, last+first, initial+last or first+NN
@@ -63,7 +63,7 @@ def fake_people(rng: np.random.Generator, n: int) -> list[pa.Array]:
     email = pc.binary_join_element_wise(
         take(t["email_head"], head), take(t["email_tail"], tail), "@",
         take(t["domain"], _int(rng, 3, n)), "",
-    )  # fmt: skip
+    )
 
     street_first = 2 + _int(rng, n_first, n)
     lead = np.choose(_int(rng, 3, n), [np.zeros(n, np.int64), np.ones(n, np.int64), street_first])
@@ -72,11 +72,11 @@ def fake_people(rng: np.random.Generator, n: int) -> list[pa.Array]:
         np.choose(draw(rng, np.arange(3), (15, 60, 25), n), [
             rng.integers(1, 10, n), rng.integers(10, 100, n), rng.integers(100, 1000, n)]),
         0,
-    )  # fmt: skip
+    )
     cep = pc.binary_join_element_wise(
         take(padded(5), _int(rng, 100_000, n)), take(t["cep_sep"], _int(rng, 2, n)),
         take(padded(3), _int(rng, 1000, n)), "",
-    )  # fmt: skip
+    )
     address = pc.binary_join_element_wise(
         '"', take(t["street_type"], _int(rng, len(STREET_TYPES), n)), " ",
         take(t["street_lead"], lead), take(t["last"], _int(rng, n_last, n)),
@@ -85,7 +85,7 @@ def fake_people(rng: np.random.Generator, n: int) -> list[pa.Array]:
         take(t["last"], _int(rng, n_last, n)),
         take(t["city_suffix"], _int(rng, len(CITY_SUFFIXES), n)), " / ",
         take(t["state"], _int(rng, len(STATES), n)), '"', "",
-    )  # fmt: skip
+    )
 
     birth = take(t["birth"], _int(rng, len(t["birth"]), n))
 
@@ -96,12 +96,12 @@ def fake_people(rng: np.random.Generator, n: int) -> list[pa.Array]:
         fmt * len(AREA_CODES) + _int(rng, len(AREA_CODES), n),
         len(PHONE_FORMATS) * len(AREA_CODES)
         + (fmt - len(PHONE_FORMATS)) * len(TOLL_FREE) + _int(rng, len(TOLL_FREE), n),
-    )  # fmt: skip
+    )
     middle = np.where(regular, _int(rng, 10_000, n), 10_000 + _int(rng, 1000, n))
     phone = pc.binary_join_element_wise(
         take(t["phone_head"], phone_head), take(t["phone_middle"], middle),
         take(t["phone_sep"], fmt), take(padded(4), _int(rng, 10_000, n)), "",
-    )  # fmt: skip
+    )
     return [name, email, address, birth, phone]
 
 

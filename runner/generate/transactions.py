@@ -157,7 +157,7 @@ def write_transactions(
                 pc.take(stamps, pa.array(stamp)),
                 pc.take(digits, pa.array(kind)),
                 pc.take(digits, pa.array(1 + is_seller.astype(np.int64))),
-            ])  # fmt: skip
+            ])
             written += total
             lo = hi
     return written

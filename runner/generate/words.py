@@ -19,7 +19,7 @@ MALE = (
     "Pedro Lucas", "Pedro Miguel", "Davi Lucas", "Davi Lucca", "Davi Luiz", "Vitor Hugo",
     "Vitor Gabriel", "Carlos Eduardo", "Gustavo Henrique", "Enzo Gabriel", "Paulo Henrique",
     "Marcos Vinicius",
-)  # fmt: skip
+)
 FEMALE = (
     "Ana", "Maria", "Melissa", "Lavínia", "Alana", "Amanda", "Cecília", "Nina", "Catarina",
     "Daniela", "Valentina", "Bianca", "Joana", "Beatriz", "Laura", "Bruna", "Gabrielly", "Natália",
@@ -31,7 +31,7 @@ FEMALE = (
     "Ana Laura", "Ana Julia", "Ana Beatriz", "Ana Sophia", "Ana Vitória", "Ana Lívia",
     "Maria Clara", "Maria Eduarda", "Maria Luiza", "Maria Cecília", "Maria Alice",
     "Maria Fernanda", "Maria Julia", "Maria Sophia", "Maria Vitória", "Maria Helena",
-)  # fmt: skip
+)
 SURNAMES = (
     "Rocha", "Cardoso", "Cunha", "Costa", "Souza", "Ferreira", "Novaes", "Gonçalves", "Rezende",
     "Martins", "Nunes", "Santos", "Monteiro", "Castro", "Porto", "Duarte", "Fogaça", "Ribeiro",
@@ -42,14 +42,14 @@ SURNAMES = (
     "Freitas", "Lopes", "Campos", "Costela", "Viana", "Nascimento", "da Rocha", "da Cunha",
     "da Costa", "da Paz", "da Luz", "da Conceição", "da Mata", "da Rosa", "das Neves", "da Cruz",
     "da Mota",
-)  # fmt: skip
+)
 STREET_TYPES = (
     "Via", "Passarela", "Viaduto", "Jardim", "Quadra", "Sítio", "Largo", "Praça", "Distrito", "Rua",
     "Núcleo", "Favela", "Vereda", "Avenida", "Conjunto", "Recanto", "Esplanada", "Estrada",
     "Aeroporto", "Colônia", "Parque", "Alameda", "Área", "Trecho", "Praia", "Condomínio", "Vale",
     "Campo", "Lagoa", "Setor", "Estação", "Pátio", "Chácara", "Ladeira", "Travessa", "Rodovia",
     "Morro", "Fazenda", "Lago", "Viela", "Residencial", "Trevo", "Feira", "Loteamento", "Vila",
-)  # fmt: skip
+)
 NEIGHBOURHOODS = (
     "Vila Satélite", "Sion", "Cônego Pinheiro 1ª Seção", "Castanheira", "Vila Pilar",
     "Camponesa 2ª Seção", "Vila Coqueiral", "Vila Canto Do Sabiá", "Ouro Minas", "Vila Pinho",
@@ -64,24 +64,24 @@ NEIGHBOURHOODS = (
     "Vista Alegre", "Taquaril", "Diamante", "Carlos Prates", "Carmo", "Frei Leopoldo", "Glória",
     "Paraíso", "Acaba Mundo", "Vila Fumec", "Pompéia", "Goiania", "Cenaculo", "Coqueiros",
     "Renascença", "Jardim São José", "Álvaro Camargos", "Vila Novo São Lucas",
-)  # fmt: skip
+)
 CITY_SUFFIXES = (
     "", "", "", "", "", " do Sul", " da Serra", " de Minas", " Alegre", " da Prata",
     " dos Dourados", " do Campo", " da Praia", " Verde", " do Amparo", " de Goiás", " da Mata",
     " do Galho", " das Flores", " do Norte", " Grande", " Paulista", " de da Cunha", " de Nunes",
     " de Araújo", " de Carvalho", " de da Mota", " de Santos", " da Mata do Campo",
-)  # fmt: skip
+)
 STATES = (
     "AC", "AL", "AP", "AM", "BA", "CE", "DF", "ES", "GO", "MA", "MT", "MS", "MG", "PA", "PB", "PR",
     "PE", "PI", "RJ", "RN", "RS", "RO", "RR", "SC", "SP", "SE", "TO",
-)  # fmt: skip
+)
 AREA_CODES = ("11", "21", "31", "41", "51", "61", "71", "81", "84")
 # (area prefix template, separator between the digit groups, weight); "{}" = area code.
 PHONE_FORMATS = (
     ("{} ", " ", 1606), ("+55 {} ", " ", 1533), ("+55 (0{}) ", " ", 1487),
     ("+55 (0{}) ", "-", 1471), ("(0{}) ", " ", 1469), ("(0{}) ", "-", 1457),
     ("+55 {} ", "-", 1358), ("{} ", "-", 1297),
-)  # fmt: skip
+)
 TOLL_FREE = ("0300", "0500", "0800")
 TOLL_FREE_FORMATS = (("{}-", "-", 684), ("{} ", " ", 638))
 EMAIL_DOMAINS = ("example.com", "example.net", "example.org")

@@ -222,7 +222,7 @@ def ensure_running(
     info = start(
         layout.state_dir, target.port, storage_port, auth, project_dir=project_dir,
         credentials=probe,
-    )  # fmt: skip
+    )
     if login is not None:
         cassandra_roles.ensure_roles(HOST, target.port, layout.state_dir, login, target)
     return info

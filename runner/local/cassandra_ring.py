@@ -169,7 +169,7 @@ def _ensure_node(
     return cassandra_node.start(
         folder, target.port, storage_port(target.port), timeout=timeout,
         project_dir=project_dir, settings=settings,
-    )  # fmt: skip
+    )
 
 
 def wait_all_up(target: CassandraTarget, *, timeout: float) -> None:

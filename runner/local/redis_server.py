@@ -65,7 +65,7 @@ def redis_process(project_dir: Path) -> ManagedProcess:
     """
     state = redis_dir(project_dir)
     return ManagedProcess("redis", "Redis", state, "redis.pid", "redis.log",
-                          str(state / "redis.conf"))  # fmt: skip
+                          str(state / "redis.conf"))
 
 
 def redis_password(project_dir: Path) -> str:
@@ -116,7 +116,7 @@ def ensure_redis_binary(project_dir: Path) -> Path:
 def _run(cmd: list[str], cwd: Path, out: BinaryIO, log: Path, hint: str | None = None) -> None:
     try:
         proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                              env=child_env(), timeout=600, check=False)  # fmt: skip
+                              env=child_env(), timeout=600, check=False)
     except subprocess.TimeoutExpired as exc:
         raise ServiceError(f"`{' '.join(cmd[:2])}` took over 600 s", hint=f"see {log}") from exc
     if proc.returncode != 0:
@@ -133,7 +133,7 @@ def _version(server: Path) -> str:
     """`7.0.15` from `redis-server --version`."""
     try:
         proc = subprocess.run([str(server), "--version"], capture_output=True, text=True,
-                              env=_lib_env(server), timeout=30, check=False)  # fmt: skip
+                              env=_lib_env(server), timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ServiceError(f"the unpacked redis-server does not run: {exc}") from exc
     if proc.returncode != 0 or "v=" not in proc.stdout:
@@ -159,13 +159,13 @@ def config_text(state: Path, port: int, password: str) -> str:
         "databases 2", "tcp-keepalive 60",
         # The one user: this password (hashed here), every key and command except admin ones.
         f"user default on #{digest} ~* &* +@all -@admin",
-    ]) + "\n"  # fmt: skip
+    ]) + "\n"
 
 
 def client(project_dir: Path, port: int, db: int = DATA_DB) -> redis.Redis:
     """A redis-py client of the project's Redis (every call times out after `TIMEOUT` s)."""
     return redis.Redis(host=LOOPBACK, port=port, db=db, password=redis_password(project_dir),
-                       socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)  # fmt: skip
+                       socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
 
 
 def ensure_redis(project_dir: Path, port: int, *, timeout: float = 30) -> ServiceInfo:
@@ -198,7 +198,7 @@ def ensure_redis(project_dir: Path, port: int, *, timeout: float = 30) -> Servic
 
 
 def _wait_ping(project_dir: Path, port: int, timeout: float, svc: ManagedProcess,
-               proc: subprocess.Popen[bytes] | None) -> None:  # fmt: skip
+               proc: subprocess.Popen[bytes] | None) -> None:
     def probe() -> str | None:
         try:
             client(project_dir, port).ping()
@@ -208,7 +208,7 @@ def _wait_ping(project_dir: Path, port: int, timeout: float, svc: ManagedProcess
 
     wait_ready(probe, lambda last: f"Redis on 127.0.0.1:{port} did not answer PING within "
                f"{timeout:.0f} s: {last}", timeout=timeout, interval=0.2,
-               remote_hint="", service=svc, proc=proc)  # fmt: skip
+               remote_hint="", service=svc, proc=proc)
 
 
 def flush_data(project_dir: Path, port: int) -> bool:
@@ -238,4 +238,4 @@ def status(project_dir: Path) -> ServiceStatus:
     version_file = redis_dir(project_dir) / "pkg" / "version"
     version = version_file.read_text().strip() if version_file.is_file() else "not installed"
     return ServiceStatus(svc.name, svc.running, svc.pid, svc.url,
-                         f"Redis {version}; {svc.detail}")  # fmt: skip
+                         f"Redis {version}; {svc.detail}")

@@ -144,9 +144,9 @@ def status(project_dir: Path) -> list[ServiceLine]:
             f"cassandra {ring_node.host}", state.running, state.address or ring_node.host,
             f"pid {state.pid}, version {state.version or '?'}, data {state.data_dir}"
             if state.running else f"not running, data {state.data_dir}",
-        ))  # fmt: skip
+        ))
     for svc in (*spark_cluster.status(project_dir), thrift.status(project_dir),
-                redis_server.status(project_dir), superset_server.status(project_dir)):  # fmt: skip
+                redis_server.status(project_dir), superset_server.status(project_dir)):
         lines.append(ServiceLine(svc.name, svc.running, svc.url, svc.detail))
     return lines
 
@@ -189,7 +189,7 @@ def ensure_chromium() -> Path | None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         return None
     for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", CHROMIUM_PACKAGE]):  # fmt: skip
+                ["apt-get", "install", "-y", "-qq", CHROMIUM_PACKAGE]):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), check=False)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["?"])[-1]

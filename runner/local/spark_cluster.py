@@ -77,7 +77,7 @@ def master_process(project_dir: Path) -> ManagedProcess:
     return ManagedProcess(
         "spark-master", "the Spark master", folder, "spark-master.pid", "spark-master.log",
         f"-Drunner.cluster.master={folder}",
-    )  # fmt: skip
+    )
 
 
 def worker_process(project_dir: Path, number: int) -> ManagedProcess:
@@ -87,7 +87,7 @@ def worker_process(project_dir: Path, number: int) -> ManagedProcess:
     return ManagedProcess(
         name, f"Spark worker {number}", folder, f"{name}.pid", f"{name}.log",
         f"-Drunner.cluster.{name}={folder}",
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -121,13 +121,13 @@ def ensure_running(project_dir: Path, spark: SparkTarget, *, timeout: float = 90
         cmd = _daemon_cmd(
             MASTER_CLASS, master.marker,
             ["--host", host, "--port", str(port), "--webui-port", str(spark.ui_port)],
-        )  # fmt: skip
+        )
         proc = master.spawn(cmd, url=spark.master, env=_env(), cwd=folder)
         wait_ready(
             lambda: None if _master_state(ui) else "no answer",
             lambda last: f"the Spark master did not answer on {ui} within {timeout:.0f} s",
             timeout=timeout, interval=0.5, remote_hint="", service=master, proc=proc,
-        )  # fmt: skip
+        )
     # Workers start together: each JVM takes its own seconds to boot.
     spawned = [
         _spawn_worker(project_dir, number, worker, spark)
@@ -154,7 +154,7 @@ def _spawn_worker(
     args = [
         spark.master, "--host", LOOPBACK, "--cores", str(worker.cores),
         "--memory", worker.memory, "--webui-port", str(ui_port), "--work-dir", str(work),
-    ]  # fmt: skip
+    ]
     cmd = _daemon_cmd(WORKER_CLASS, svc.marker, args)
     return svc.spawn(cmd, url=f"http://{LOOPBACK}:{ui_port}", env=_env(), cwd=work)
 
@@ -176,7 +176,7 @@ def _wait_worker(
         lambda last: f"Spark worker {number} did not register with {spark.master} within "
         f"{timeout:.0f} s ({last})",
         timeout=timeout, interval=0.5, remote_hint="", service=svc, proc=proc,
-    )  # fmt: skip
+    )
     pid = svc.live_pid() if proc is None else proc.pid
     url = f"http://{LOOPBACK}:{ui_port}"
     return ServiceInfo(svc.name, url, pid, proc is not None, time.monotonic() - began, svc.log_file)
@@ -203,7 +203,7 @@ def _known(project_dir: Path) -> list[ManagedProcess]:
     folder = cluster_dir(project_dir)
     numbers = sorted(
         int(p.stem.rsplit("-", 1)[1]) for p in folder.glob("spark-worker-*.url")
-    ) if folder.is_dir() else []  # fmt: skip
+    ) if folder.is_dir() else []
     known = [master_process(project_dir), *(worker_process(project_dir, n) for n in numbers)]
     return [svc for svc in known if svc.url_file.exists() or svc.pid_file.exists()]
 
@@ -214,7 +214,7 @@ def _daemon_cmd(main_class: str, marker: str, args: list[str]) -> list[str]:
     jars = Path(pyspark.__file__).parent / "jars"
     java = java_bin(find_java_home())
     return [str(java), *DAEMON_JVM, *DAEMON_CONF, marker,
-            "-cp", f"{jars}/*", main_class, *args]  # fmt: skip
+            "-cp", f"{jars}/*", main_class, *args]
 
 
 def _env() -> dict[str, str]:

@@ -133,7 +133,7 @@ def refresh_cache(
             requests_ = [r for r in requests_ if dataset_of(r[2]) in set(datasets)]
     except redis.RedisError as exc:
         return WarmResult(True, 0, 0, 1, time.monotonic() - began,
-                          (f"reading the remembered chart queries failed: {exc}",))  # fmt: skip
+                          (f"reading the remembered chart queries failed: {exc}",))
     local = threading.local()
     deadline = began + budget
 
@@ -157,11 +157,11 @@ def refresh_cache(
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="warm") as pool:
         outcomes = list(pool.map(replay, requests_))
     dropped = [item[0] for item, (kind, _) in zip(requests_, outcomes, strict=True)
-               if kind == "dropped"]  # fmt: skip
+               if kind == "dropped"]
     try:
         forget(project_dir, port, dropped)
     except redis.RedisError:
         pass  # forgotten next time
     errors = tuple(msg for kind, msg in outcomes if msg is not None)
     return WarmResult(True, sum(kind == "warmed" for kind, _ in outcomes), len(dropped),
-                      len(errors), time.monotonic() - began, errors)  # fmt: skip
+                      len(errors), time.monotonic() - began, errors)

@@ -135,7 +135,7 @@ def ensure_superset(
             str(python.parent / "gunicorn"), "-w", str(WORKERS), "-k", "gthread",
             "--threads", str(THREADS), "--timeout", "120", "--keep-alive", "30",
             "-b", f"{LOOPBACK}:{port}", APP,
-        ]  # fmt: skip
+        ]
         proc = svc.spawn(cmd, url=url, env=env, cwd=svc.state_dir)
         try:
             _wait_health(url, timeout=timeout, svc=svc, proc=proc)

@@ -84,7 +84,7 @@ def ensure_superset_venv(project_dir: Path) -> Path:
         [base, "-m", "venv", "--clear", str(venv)],
         [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
          "-c", str(pins), *SUPERSET_PACKAGES],
-    ]  # fmt: skip
+    ]
     with open_log(log, append=False) as out:
         for cmd in steps:
             proc = subprocess.run(

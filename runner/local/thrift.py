@@ -96,7 +96,7 @@ def thrift_process(project_dir: Path) -> ManagedProcess:
     return ManagedProcess(
         "thrift", "the Spark Thrift Server", state_dir(project_dir, "thrift"),
         "thrift.pid", "thrift.log", THRIFT_CLASS,
-    )  # fmt: skip
+    )
 
 
 def thrift_url(superset_target: SupersetTarget) -> str:
@@ -267,7 +267,7 @@ def _start_thrift(svc: ManagedProcess, props: Path, port: int, url: str) -> subp
         "--hiveconf", "hive.server2.authentication=CUSTOM",
         "--hiveconf", f"hive.server2.custom.authentication.class={AUTH_CLASS}",
         "spark-internal",
-    ]  # fmt: skip
+    ]
     env = child_env(
         {
             "JAVA_HOME": str(java_home),

@@ -35,7 +35,7 @@ def spark_home() -> Path:
     spec = importlib.util.find_spec("pyspark")
     if spec is None or not spec.submodule_search_locations:
         raise ServiceError("pyspark is not installed in the runner's environment",
-                           hint="reinstall the runner: pip install -e .")  # fmt: skip
+                           hint="reinstall the runner: pip install -e .")
     return Path(spec.submodule_search_locations[0])
 
 
@@ -79,7 +79,7 @@ def ensure_guard_jar(project_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         classes = Path(tmp) / "classes"
         cmd = [str(javac), "--release", "17", "-nowarn", "-cp", f"{jars}/*", "-d", str(classes),
-               *map(str, files)]  # fmt: skip
+               *map(str, files)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), check=False)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])

@@ -23,7 +23,7 @@ from runner.superset.definitions import (
 )
 
 VIZ = {"big_number": "big_number_total", "bar": "echarts_timeseries_bar",
-       "line": "echarts_timeseries_line", "table": "table"}  # fmt: skip
+       "line": "echarts_timeseries_line", "table": "table"}
 BIG_NUMBER_HEIGHT = 30
 CHART_HEIGHT = 60
 Params = tuple[dict[str, Any], dict[str, Any]]
@@ -59,7 +59,7 @@ def _big_number(chart: BigNumberChart) -> Params:
     params: dict[str, Any] = {
         "metric": chart.metric, "y_axis_format": chart.format, "header_font_size": 0.4,
         "subheader_font_size": 0.15, "subheader": chart.subheader,
-    }  # fmt: skip
+    }
     if chart.time_format:  # the metric is a timestamp (e.g. MAX(finished_at))
         params.update(time_format=chart.time_format, force_timestamp_formatting=True)
     return params, {"metrics": [chart.metric], "columns": [], "row_limit": 1}
@@ -72,13 +72,13 @@ def _table(chart: TableChart) -> Params:
         "include_search": chart.search, "table_timestamp_format": "smart_date",
         "show_cell_bars": False, "allow_render_html": False,
         "order_desc": bool(order and not order[0][1]),
-    }  # fmt: skip
+    }
     if chart.formats:
         params["column_config"] = {c: {"d3NumberFormat": f} for c, f in chart.formats.items()}
     query: dict[str, Any]
     if chart.columns is not None:
         params.update(query_mode="raw", all_columns=chart.columns,
-                      order_by_cols=[json.dumps([c, asc]) for c, asc in order])  # fmt: skip
+                      order_by_cols=[json.dumps([c, asc]) for c, asc in order])
         # metrics None (not []) is what makes Superset run a raw, ungrouped query
         query = {"columns": chart.columns, "metrics": None, "orderby": [list(o) for o in order]}
     else:
@@ -98,26 +98,26 @@ def _series(chart: SeriesChart) -> Params:
         "show_legend": True, "legendType": "scroll", "legendOrientation": "top",
         "rich_tooltip": True, "x_axis_sort_asc": True, "truncate_metric": True,
         "order_desc": True, "comparison_type": "values",
-    }  # fmt: skip
+    }
     axis: dict[str, Any] = {"columnType": "BASE_AXIS", "sqlExpression": chart.x,
-                            "label": chart.x, "expressionType": "SQL"}  # fmt: skip
+                            "label": chart.x, "expressionType": "SQL"}
     filters: list[dict[str, Any]] = []
     if chart.type == "line":
         params.update(time_grain_sqla=chart.time_grain, markerEnabled=True,
                       x_axis_time_format="%Y-%m-%d",  # "smart" mixes weekdays and months
                       adhoc_filters=[{"clause": "WHERE", "subject": chart.x,
                                       "operator": "TEMPORAL_RANGE", "comparator": "No filter",
-                                      "expressionType": "SIMPLE"}])  # fmt: skip
+                                      "expressionType": "SIMPLE"}])
         if chart.time_grain:
             axis["timeGrain"] = chart.time_grain
         filters = [{"col": chart.x, "op": "TEMPORAL_RANGE", "val": "No filter"}]
     else:
         params.update(x_axis_sort=chart.x,
                       orientation="horizontal" if chart.horizontal else "vertical",
-                      stack="Stack" if chart.stacked else None)  # fmt: skip
+                      stack="Stack" if chart.stacked else None)
     query = {"columns": [axis, *chart.groupby], "metrics": chart.metrics,
              "series_columns": chart.groupby, "filters": filters,
-             "orderby": [[chart.metrics[0], False]], "row_limit": chart.row_limit}  # fmt: skip
+             "orderby": [[chart.metrics[0], False]], "row_limit": chart.row_limit}
     return params, query
 
 
@@ -130,7 +130,7 @@ def fingerprint(title: str, description: str | None, viz_type: str, params: dict
         True
     """
     shown = {"title": title, "description": description or None, "viz_type": viz_type,
-             "params": {k: v for k, v in params.items() if k != HASH_KEY}}  # fmt: skip
+             "params": {k: v for k, v in params.items() if k != HASH_KEY}}
     return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -156,20 +156,20 @@ def chart_body(key: str, chart: Chart, dataset_id: int, owner: uuid.UUID) -> dic
     if chart.where:  # an ad hoc SQL filter, as explore saves one
         params["adhoc_filters"] = [*params.get("adhoc_filters", []), {
             "expressionType": "SQL", "clause": "WHERE", "sqlExpression": chart.where,
-            "filterOptionName": "runner_where", "isExtra": False, "isNew": False}]  # fmt: skip
+            "filterOptionName": "runner_where", "isExtra": False, "isNew": False}]
     params.update(viz_type=VIZ[chart.type], datasource=f"{dataset_id}__table",
-                  runner_owner=str(owner), runner_key=key)  # fmt: skip
+                  runner_owner=str(owner), runner_key=key)
     params[HASH_KEY] = fingerprint(chart.title, chart.description, VIZ[chart.type], params)
     query.setdefault("filters", [])
     query["extras"] = {"having": "", "where": f"({chart.where})" if chart.where else ""}
     context = {"datasource": {"id": dataset_id, "type": "table"}, "force": False,
                "queries": [query], "form_data": params, "result_format": "json",
-               "result_type": "full"}  # fmt: skip
+               "result_type": "full"}
     return {
         "slice_name": chart.title, "viz_type": VIZ[chart.type], "datasource_id": dataset_id,
         "datasource_type": "table", "params": json.dumps(params),
         "query_context": json.dumps(context), "description": chart.description,
-    }  # fmt: skip
+    }
 
 
 def row_widths(dash: DashboardDef, row: list[str]) -> list[int]:
@@ -210,14 +210,14 @@ def position(
         pos[head] = {"type": "HEADER", "id": head, "children": [],
                      "parents": ["ROOT_ID", "GRID_ID"],
                      "meta": {"text": section.section, "headerSize": "MEDIUM_HEADER",
-                              "background": "BACKGROUND_TRANSPARENT"}}  # fmt: skip
+                              "background": "BACKGROUND_TRANSPARENT"}}
         grid.append(head)
         for r, row in enumerate(section.rows):
             row_id = f"ROW-{s}-{r}"
             grid.append(row_id)
             pos[row_id] = {"type": "ROW", "id": row_id, "children": [],
                            "parents": ["ROOT_ID", "GRID_ID"],
-                           "meta": {"background": "BACKGROUND_TRANSPARENT"}}  # fmt: skip
+                           "meta": {"background": "BACKGROUND_TRANSPARENT"}}
             for key, width in zip(row, row_widths(dash, row), strict=True):
                 chart = dash.charts[key]
                 node = f"CHART-{key}"
@@ -227,7 +227,7 @@ def position(
                              "parents": ["ROOT_ID", "GRID_ID", row_id],
                              "meta": {"chartId": chart_ids[key], "uuid": uuids[key],
                                       "width": width, "height": chart.height or default,
-                                      "sliceName": chart.title}}  # fmt: skip
+                                      "sliceName": chart.title}}
     return pos
 
 
@@ -243,7 +243,7 @@ def native_filters(
         has_col = {
             k for k, chart in dash.charts.items()
             if f.column in {c.name for c in datasets[chart.dataset].columns}
-        }  # fmt: skip
+        }
         out.append({
             "id": f"NATIVE_FILTER-{f.key}", "name": f.title, "filterType": "filter_select",
             "type": "NATIVE_FILTER", "description": f.description,
@@ -257,5 +257,5 @@ def native_filters(
                       "excluded": sorted(chart_ids[k] for k in chart_ids if k not in has_col)},
             "chartsInScope": sorted(chart_ids[k] for k in chart_ids if k in has_col),
             "tabsInScope": [],
-        })  # fmt: skip
+        })
     return out

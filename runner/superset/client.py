@@ -91,7 +91,7 @@ class SupersetClient:
         tokens = self.request(
             "POST", "/api/v1/security/login",
             json={"username": username, "password": password, "provider": "db", "refresh": True},
-        )  # fmt: skip
+        )
         self.session.headers["Authorization"] = f"Bearer {tokens['access_token']}"
         csrf = self.request("GET", "/api/v1/security/csrf_token/")["result"]
         self.session.headers.update({"X-CSRFToken": csrf, "Referer": self.url})

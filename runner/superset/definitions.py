@@ -80,7 +80,7 @@ class DatasetDef(_Def):
     @pydantic.model_validator(mode="after")
     def _unique_names(self) -> DatasetDef:
         for kind, names in (("column", [c.name for c in self.columns]),
-                            ("metric", [m.name for m in self.metrics])):  # fmt: skip
+                            ("metric", [m.name for m in self.metrics])):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"{kind} {', '.join(dupes)} defined twice")
@@ -331,7 +331,7 @@ def load_definitions(
         _check_dashboard(file, dash, datasets)
         if dash.slug in slugs:
             raise file.error(("slug",), f"'{dash.slug}' is also the slug of {slugs[dash.slug]}",
-                             hint="give each dashboard its own slug")  # fmt: skip
+                             hint="give each dashboard its own slug")
         dashboards[path], slugs[dash.slug] = dash, file.path
     return Definitions(database, datasets, dashboards)
 
@@ -351,12 +351,12 @@ def _check_dashboard(file: _File, dash: DashboardDef, datasets: dict[str, Datase
             refs.append(("metric", [chart.metric], metrics))
         elif isinstance(chart, SeriesChart):
             refs += [("x", [chart.x], columns), ("metrics", chart.metrics, metrics),
-                     ("groupby", chart.groupby, columns)]  # fmt: skip
+                     ("groupby", chart.groupby, columns)]
         else:
             refs += [("columns", chart.columns or [], columns), ("groupby", chart.groupby, columns),
                      ("metrics", chart.metrics, metrics),
                      ("order_by", [o.split()[0] for o in chart.order_by], columns | metrics),
-                     ("formats", list(chart.formats), columns | metrics)]  # fmt: skip
+                     ("formats", list(chart.formats), columns | metrics)]
         for field, used, defined in refs:
             for name in used:
                 if name not in defined:
@@ -370,10 +370,10 @@ def _check_dashboard(file: _File, dash: DashboardDef, datasets: dict[str, Datase
         ds = datasets.get(flt.dataset)
         if ds is None:
             raise file.error(("filters", i, "dataset"), f"unknown dataset '{flt.dataset}'",
-                             hint=known)  # fmt: skip
+                             hint=known)
         if flt.column not in {c.name for c in ds.columns}:
             raise file.error(("filters", i, "column"),
-                             f"column '{flt.column}' is not in dataset '{ds.name}'")  # fmt: skip
+                             f"column '{flt.column}' is not in dataset '{ds.name}'")
     _check_layout(file, dash)
 
 
@@ -385,7 +385,7 @@ def _check_layout(file: _File, dash: DashboardDef) -> None:
             for key in row:
                 if key not in dash.charts:
                     raise file.error(at, f"layout places undefined chart '{key}'",
-                                     hint="define it under `charts:` or remove it")  # fmt: skip
+                                     hint="define it under `charts:` or remove it")
                 if key in placed:
                     raise file.error(at, f"chart '{key}' is placed twice")
                 placed.add(key)
@@ -393,8 +393,8 @@ def _check_layout(file: _File, dash: DashboardDef) -> None:
             free = sum(1 for w in fixed if not w)
             if sum(fixed) + free > GRID_COLUMNS:
                 raise file.error(at, f"the row needs more than {GRID_COLUMNS} grid columns",
-                                 hint="lower the charts' `width` or split the row")  # fmt: skip
+                                 hint="lower the charts' `width` or split the row")
     unplaced = [k for k in dash.charts if k not in placed]
     if unplaced:
         raise file.error(("charts", unplaced[0]), f"chart '{unplaced[0]}' is not in the layout",
-                         hint="add it to a row under `layout:` or remove it")  # fmt: skip
+                         hint="add it to a row under `layout:` or remove it")

@@ -104,7 +104,7 @@ def edits_error(edits: list[ChartEdit], shown: Path) -> ChartsEditedError:
     """One error listing every edited field: chart key, field, Superset value vs YAML value."""
     keys = sorted({e.key for e in edits})
     lines = [f"line {e.line}: {e.key}.{e.field}: Superset {_shown(e.superset)} "
-             f"vs YAML {_shown(e.yaml)}" for e in edits]  # fmt: skip
+             f"vs YAML {_shown(e.yaml)}" for e in edits]
     noun = "chart was" if len(keys) == 1 else "charts were"
     return ChartsEditedError(
         f"{len(keys)} {noun} edited in Superset since the runner last wrote "

@@ -81,7 +81,7 @@ def export_dashboards(
     """
     variables = {"database_name": superset_target.database_name, "keyspace": cassandra_keyspace,
                  "thrift_host": superset_target.thrift_host,
-                 "thrift_port": superset_target.thrift_port}  # fmt: skip
+                 "thrift_port": superset_target.thrift_port}
     defs = load_definitions(dashboards_dir, variables, project_dir=project_dir)
     client = SupersetClient.for_target(superset_target, login)
     datasets = dataset_names(client, list(defs.datasets), cassandra_keyspace)
@@ -103,15 +103,15 @@ def export_dashboards(
         for key, row in rows.items():
             read = read_chart(row, dash.charts[key], datasets)
             result.notes.extend(f"{shown}: {key}.{n} (kept as in the YAML)"
-                                for n in read.unexpressible)  # fmt: skip
+                                for n in read.unexpressible)
             edits += [(key, name, ours, theirs)
                       for name, theirs, ours in spec_differences(dash.charts[key], read.spec)
-                      if name not in LAYOUT_FIELDS]  # fmt: skip
+                      if name not in LAYOUT_FIELDS]
         board = client.request("GET", f"/api/v1/dashboard/{found[0]['id']}")["result"]
         layout = read_layout(json.loads(board.get("position_json") or "{}"), uuids, dash)
         if not layout.sizes:
             result.notes.append(f"{shown}: dashboard '{dash.slug}' shows none of its charts "
-                                "(synced from another keyspace?); nothing written")  # fmt: skip
+                                "(synced from another keyspace?); nothing written")
             continue
         sections = _keep_missing(dash, layout, result.notes, shown)
         for key, sizes in size_changes(dash, layout).items():
@@ -120,7 +120,7 @@ def export_dashboards(
         unmanaged = _unmanaged(client, found[0]["id"], {int(r["id"]) for r in rows.values()})
         if unmanaged:
             result.notes.append(f"{shown}: charts made in the UI are not exported: "
-                                + ", ".join(unmanaged))  # fmt: skip
+                                + ", ".join(unmanaged))
         result.changes.extend(_write(path, shown, dash, edits, sections))
     return result
 
@@ -176,4 +176,4 @@ def _write(
         raise
     data = parse_yaml(text, shown)
     return [Change(shown, locate(data, loc)[1], where, before, after)
-            for where, loc, before, after in changes]  # fmt: skip
+            for where, loc, before, after in changes]

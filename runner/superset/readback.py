@@ -78,7 +78,7 @@ def _read_fields(kind: str, p: dict[str, Any], notes: list[str]) -> dict[str, An
         return {"metric": metric, "format": p.get("y_axis_format") or "SMART_NUMBER",
                 "subheader": p.get("subheader") or "",
                 "time_format": p.get("time_format") if p.get("force_timestamp_formatting")
-                else None}  # fmt: skip
+                else None}
     if kind in ("bar", "line"):
         x = p.get("x_axis")
         return {"x": x if isinstance(x, str) else None,
@@ -87,18 +87,18 @@ def _read_fields(kind: str, p: dict[str, Any], notes: list[str]) -> dict[str, An
                 "format": p.get("y_axis_format") or "SMART_NUMBER",
                 "row_limit": p.get("row_limit"), "stacked": p.get("stack") == "Stack",
                 "horizontal": kind == "bar" and p.get("orientation") == "horizontal",
-                "time_grain": p.get("time_grain_sqla") if kind == "line" else None}  # fmt: skip
+                "time_grain": p.get("time_grain_sqla") if kind == "line" else None}
     formats = {c: conf["d3NumberFormat"] for c, conf in (p.get("column_config") or {}).items()
-               if isinstance(conf, dict) and conf.get("d3NumberFormat")}  # fmt: skip
+               if isinstance(conf, dict) and conf.get("d3NumberFormat")}
     common = {"row_limit": p.get("row_limit"), "page_length": p.get("page_length") or 0,
-              "search": bool(p.get("include_search")), "formats": formats}  # fmt: skip
+              "search": bool(p.get("include_search")), "formats": formats}
     if p.get("query_mode") == "raw":
         return {**common, "columns": _names(p.get("all_columns"), "columns", notes),
                 "groupby": [], "metrics": [],
-                "order_by": _order_by(p.get("order_by_cols"))}  # fmt: skip
+                "order_by": _order_by(p.get("order_by_cols"))}
     # aggregate tables keep their order in the query only: the YAML's order_by stays
     return {**common, "columns": None, "groupby": _names(p.get("groupby") or [], "groupby", notes),
-            "metrics": _names(p.get("metrics"), "metrics", notes)}  # fmt: skip
+            "metrics": _names(p.get("metrics"), "metrics", notes)}
 
 
 def read_chart(row: dict[str, Any], base: Chart, dataset_names: dict[int, str]) -> ReadChart:
@@ -126,9 +126,9 @@ def read_chart(row: dict[str, Any], base: Chart, dataset_names: dict[int, str]) 
         values = {k: values[k] for k in ("type", "title", "dataset", "description", *LAYOUT_FIELDS)}
     values.update({k: v for k, v in _read_fields(kind, params, notes).items() if v is not None})
     wheres = [f["sqlExpression"] for f in params.get("adhoc_filters") or []
-              if f.get("expressionType") == "SQL" and f.get("clause") == "WHERE"]  # fmt: skip
+              if f.get("expressionType") == "SQL" and f.get("clause") == "WHERE"]
     if any(f.get("expressionType") == "SIMPLE" and f.get("comparator") != "No filter"
-           for f in params.get("adhoc_filters") or []):  # fmt: skip
+           for f in params.get("adhoc_filters") or []):
         notes.append("where: a filter picked in explore (write it as a SQL `where`)")
     values["where"] = " AND ".join(f"({w})" if len(wheres) > 1 else w for w in wheres) or None
     if kind == "table" and values.get("columns") is None:
@@ -152,7 +152,7 @@ def spec_differences(yaml_spec: Chart, superset_spec: Chart) -> list[tuple[str, 
     """
     ours, theirs = yaml_spec.model_dump(), superset_spec.model_dump()
     return [(k, theirs.get(k), ours.get(k)) for k in {**ours, **theirs}
-            if ours.get(k) != theirs.get(k)]  # fmt: skip
+            if ours.get(k) != theirs.get(k)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def size_changes(dash: DashboardDef, layout: ReadLayout) -> dict[str, dict[str, 
         for row in rows:
             shown = [layout.sizes[k][0] for k in row]
             keep = sum(dash.charts[k].width or 0 for k in row) <= 12 and row_widths(
-                dash, row) == shown  # fmt: skip
+                dash, row) == shown
             for key, width in zip(row, shown, strict=True):
                 chart = dash.charts[key]
                 change: dict[str, int | None] = {}

@@ -114,7 +114,7 @@ def sync_dashboards(
     """
     variables = {"database_name": superset_target.database_name, "keyspace": cassandra_keyspace,
                  "thrift_host": superset_target.thrift_host,
-                 "thrift_port": superset_target.thrift_port}  # fmt: skip
+                 "thrift_port": superset_target.thrift_port}
     defs = load_definitions(dashboards_dir, variables, project_dir=project_dir)
     client = SupersetClient.for_target(superset_target, login)
     ns = uuid.uuid5(NAMESPACE, f"{superset_target.database_name}/{cassandra_keyspace}")
@@ -124,7 +124,7 @@ def sync_dashboards(
     for path, dash in defs.dashboards.items():
         shown = display_path(path, project_dir)
         edits = find_edits(client, dash, uuid.uuid5(ns, f"dashboard/{dash.slug}"), known, path,
-                           shown)  # fmt: skip
+                           shown)
         if edits and not force:
             raise edits_error(edits, shown)
         overwritten += edits
@@ -150,7 +150,7 @@ def sync_dashboards(
         dash_url = f"{client.url}/superset/dashboard/{dash.slug}/"
     return SyncResult(dash_url, db_id, dataset_ids, chart_ids, dash_id, tally.created,
                       tally.updated, tally.deleted, tuple(overwritten), tuple(dash_ids),
-                      {name: ds.mart for name, ds in defs.datasets.items()})  # fmt: skip
+                      {name: ds.mart for name, ds in defs.datasets.items()})
 
 
 def uri_with_login(uri: str, login: tuple[str, str]) -> str:
@@ -164,7 +164,7 @@ def uri_with_login(uri: str, login: tuple[str, str]) -> str:
     host = parts.netloc.rsplit("@", 1)[-1]
     netloc = f"{quote(login[0], safe='')}:{quote(login[1], safe='')}@{host}"
     query = "&".join([q for q in parts.query.split("&") if q and not q.startswith("auth=")]
-                     + ["auth=CUSTOM"])  # fmt: skip
+                     + ["auth=CUSTOM"])
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
@@ -181,7 +181,7 @@ def _sync_dashboard(
     dash_id, created = client.upsert(
         "dashboard", dash_uuid,
         {"dashboard_title": dash.title, "slug": dash.slug, "published": True}, slug=dash.slug,
-    )  # fmt: skip
+    )
     tally.add(created)
     uuids = chart_uuids(dash, dash_uuid)
     chart_ids: dict[str, int] = {}
@@ -196,11 +196,11 @@ def _sync_dashboard(
                                                           chart_ids),
             "cross_filters_enabled": True, "timed_refresh_immune_slices": [],
             "expanded_slices": {}, "label_colors": {}, "shared_label_colors": [],
-            "color_scheme_domain": [], "positions": pos}  # fmt: skip
+            "color_scheme_domain": [], "positions": pos}
     client.request("PUT", f"/api/v1/dashboard/{dash_id}", json={
         "dashboard_title": dash.title, "slug": dash.slug, "published": True,
         "position_json": json.dumps(pos), "json_metadata": json.dumps(meta),
-    })  # fmt: skip
+    })
     return dash_id, chart_ids
 
 
@@ -222,7 +222,7 @@ def _sync_dataset(
         put_body={"database_id": db_id, "schema": "default", "table_name": table_name,
                   "sql": sql},
         table_name=table_name,
-    )  # fmt: skip
+    )
     tally.add(created)
     if not created:  # the SQL or the mart may have changed: read the columns again
         client.request("PUT", f"/api/v1/dataset/{ds_id}/refresh")
@@ -239,13 +239,13 @@ def _sync_dataset(
                             else spec.is_dttm),
             "groupby": True, "filterable": True,
             "verbose_name": spec.verbose_name if spec else None,
-        })  # fmt: skip
+        })
     existing = {m["metric_name"]: m["id"] for m in current.get("metrics", [])}
     metrics: list[dict[str, Any]] = []
     for m in ds.metrics:
         metric: dict[str, Any] = {"metric_name": m.name, "expression": m.expression,
                                   "d3format": m.format, "description": m.description,
-                                  "verbose_name": m.verbose_name}  # fmt: skip
+                                  "verbose_name": m.verbose_name}
         if m.name in existing:
             metric["id"] = existing[m.name]
         metrics.append(metric)
@@ -253,7 +253,7 @@ def _sync_dataset(
     client.request("PUT", f"/api/v1/dataset/{ds_id}", json={
         "description": ds.description, "columns": columns, "metrics": metrics,
         "main_dttm_col": dttm, "sql": sql, "table_name": table_name,
-    })  # fmt: skip
+    })
     return ds_id
 
 

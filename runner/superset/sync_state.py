@@ -68,7 +68,7 @@ class SyncState(BaseModel):
             datasets={name: (ds_id, result.dataset_marts[name])
                       for name, ds_id in result.dataset_ids.items()},
             seen=Seen(), flushed=True,
-        )  # fmt: skip
+        )
 
     def result(self) -> SyncResult:
         """What the last full sync left, as `sync_dashboards` returns it (nothing sent now)."""
@@ -77,7 +77,7 @@ class SyncState(BaseModel):
             {name: ds_id for name, (ds_id, _) in self.datasets.items()}, self.chart_ids,
             self.dashboard_id, 0, 0, 0, (), tuple(self.dashboard_ids),
             {name: mart for name, (_, mart) in self.datasets.items()},
-        )  # fmt: skip
+        )
 
     def dataset_ids(self, marts: set[str] | frozenset[str]) -> list[int]:
         """The datasets that read any of `marts`."""
@@ -106,7 +106,7 @@ def forget(path: Path) -> None:
 
 
 def fingerprint(dashboards_dir: Path, settings: dict[str, Any], docs: dict[str, Any],
-                database_login: tuple[str, str] | None) -> str:  # fmt: skip
+                database_login: tuple[str, str] | None) -> str:
     """A digest of everything a full sync sends: change any of it and the next sync is full."""
     digest = hashlib.sha256()
     for path in sorted(p for p in dashboards_dir.rglob("*") if p.is_file()):
@@ -134,13 +134,13 @@ def observe(client: SupersetClient, state: SyncState) -> Seen:
 
 def _datasets_changed_on(client: SupersetClient, database_id: int) -> dict[int, str]:
     return {ds_id: str(row["changed_on_utc"])
-            for ds_id, row in _datasets(client, database_id, "changed_on_utc").items()}  # fmt: skip
+            for ds_id, row in _datasets(client, database_id, "changed_on_utc").items()}
 
 
 def _datasets(client: SupersetClient, database_id: int, *columns: str) -> dict[int, dict[str, Any]]:
     """The database's datasets by id, each with `columns` (one request)."""
     query = {"filters": [{"col": "database", "opr": "rel_o_m", "value": database_id}],
-             "columns": ["id", *columns], "page_size": 100}  # fmt: skip
+             "columns": ["id", *columns], "page_size": 100}
     rows = client.request("GET", "/api/v1/dataset/", params={"q": to_rison(query)})["result"]
     return {int(row["id"]): row for row in rows}
 

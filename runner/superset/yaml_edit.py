@@ -84,7 +84,7 @@ def _value_end(lines: list[str], start: int) -> int:
             break
         end += 1
     while end - 1 > start and (not lines[end - 1].strip()
-                               or lines[end - 1].lstrip().startswith("#")):  # fmt: skip
+                               or lines[end - 1].lstrip().startswith("#")):
         end -= 1
     return end
 
@@ -137,7 +137,7 @@ def set_field(
         check = check[key]
     if (check.get(field) if remove else check[field]) != (None if remove else value):
         raise ConfigError(f"{'.'.join(keys)}.{field}: the edit did not read back as written",
-                          location=Location(shown))  # fmt: skip
+                          location=Location(shown))
     return out
 
 

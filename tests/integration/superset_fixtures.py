@@ -110,7 +110,7 @@ def copy_project(stack: SupersetStack, root: Path, *, slug: str, keyspace: str,
             "spark": {"master": master},
             "cassandra": {"hosts": cass.hosts, "port": cass.port, "keyspace": keyspace},
             "superset": {"url": sup.url, "database_name": database_name},
-        }}}}))  # fmt: skip
+        }}}}))
     return root
 
 
@@ -379,7 +379,7 @@ def _thrift_cassandra() -> tuple[str, int] | None:
         line.split(" ", 1) for line in
         (thrift_process(PROJECT_DIR).state_dir / "spark.conf").read_text().splitlines()
         if " " in line
-    )  # fmt: skip
+    )
     host = conf["spark.cassandra.connection.host"].split(",")[0]
     return host, int(conf.get("spark.cassandra.connection.port", "9042"))
 
@@ -454,7 +454,7 @@ def superset_stack(superset_cassandra: CassandraTarget) -> Iterator[SupersetStac
         yield SupersetStack(
             PROJECT_DIR, superset, superset_cassandra, thrift_info, superset_info,
             superset_server.admin_login(PROJECT_DIR, superset)[0], thrift_login(PROJECT_DIR),
-        )  # fmt: skip
+        )
     finally:
         for service in reversed(started):
             service.stop(PROJECT_DIR)
@@ -467,7 +467,7 @@ def superset_stack(superset_cassandra: CassandraTarget) -> Iterator[SupersetStac
 CHROMIUM_APT = "apt-get update && apt-get install -y chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars"]  # fmt: skip
+                 "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars"]
 ERROR_TEXTS = (
     "Unexpected error",
     "There is no chart definition",
@@ -566,5 +566,5 @@ def image_stats(python: Path, png: Path) -> dict[str, float]:
         "'colors': len(set(small.getdata()))}))"
     )
     out = subprocess.run([str(python), "-c", code, str(png)], capture_output=True, text=True,
-                         check=True)  # fmt: skip
+                         check=True)
     return json.loads(out.stdout)

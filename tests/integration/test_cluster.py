@@ -110,7 +110,7 @@ def runner(project: Path, *args: str, timeout: float = BUILD_BUDGET) -> Run:
     proc = subprocess.run(
         [str(RUNNER), *args, "--project-dir", str(project), "--profiles-dir", str(project)],
         capture_output=True, text=True, timeout=timeout, env=_env(), check=False,
-    )  # fmt: skip
+    )
     return Run(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - began)
 
 
@@ -209,7 +209,7 @@ def ring_session(hosts: list[str] | None = None) -> Any:
         load_balancing_policy=WhiteListRoundRobinPolicy(hosts or HOSTS), request_timeout=30
     )
     cluster = Cluster(hosts or HOSTS, port=CQL_PORT, protocol_version=5,
-                      execution_profiles={EXEC_PROFILE_DEFAULT: profile})  # fmt: skip
+                      execution_profiles={EXEC_PROFILE_DEFAULT: profile})
     return cluster.connect()
 
 
@@ -236,7 +236,7 @@ def assert_tables_match_marts(expected: dict[str, pd.DataFrame], level: str = "A
             query = SimpleStatement(
                 f"SELECT {', '.join(keys)} FROM {KEYSPACE}.{name}",
                 consistency_level=getattr(ConsistencyLevel, level), fetch_size=5000,
-            )  # fmt: skip
+            )
             stored = {tuple(map(repr, row)) for row in _read_all(session, query)}
             assert len(stored) == len(df), f"{name}: {len(stored)} rows in Cassandra, {len(df)}"
     finally:
@@ -281,14 +281,14 @@ def dashboard_counts(project: Path, tables: list[str]) -> dict[str, int]:
         hosts=HOSTS, port=CQL_PORT, keyspace=KEYSPACE, local_dc="datacenter1",
         replication={"class": "NetworkTopologyStrategy", "datacenter1": 3},
         consistency="LOCAL_QUORUM", managed=True,
-    )  # fmt: skip
+    )
     port = _free_port()
     front = SupersetTarget(url=f"http://127.0.0.1:{_free_port()}", thrift_port=port, managed=True)
     try:
         thrift.ensure_thrift(project, ring, front, timeout=300)
         queries = [f"SELECT count(*) FROM cass.{KEYSPACE}.{t}" for t in tables]
         rows = thrift.hive_query(link / "bin" / "python", "127.0.0.1", port, queries,
-                                 login=thrift.thrift_login(project), timeout=180)  # fmt: skip
+                                 login=thrift.thrift_login(project), timeout=180)
         return {t: int(str(r[0][0])) for t, r in zip(tables, rows, strict=True)}
     finally:
         thrift.stop(project)

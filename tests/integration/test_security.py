@@ -84,11 +84,11 @@ REFUSED = [
     ("SELECT TRANSFORM(1) USING 'cat /etc/hostname'", "read-only: ScriptTransformation"),
     ("CACHE TABLE it_t AS SELECT 1", "read-only: CacheTableAsSelect"),
     ("CREATE TEMPORARY VIEW it_v AS SELECT 1", "read-only: CreateViewCommand"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("sql", "why"), REFUSED, ids=[s.split()[0] + str(i) for i, (s, _) in
-                                                      enumerate(REFUSED)])  # fmt: skip
+                                                      enumerate(REFUSED)])
 def test_thrift_sessions_only_read(superset_stack: SupersetStack, sql: str, why: str) -> None:
     with pytest.raises(ServiceError) as err:
         _query(superset_stack, sql, superset_stack.thrift_login)
@@ -121,18 +121,18 @@ print(cur.fetchall())
     [
         {"set:hiveconf:spark.sql.runSQLOnFiles": "true"},
         {"set:hivevar:spark.sql.runSQLOnFiles": "true"},
-    ],  # fmt: skip
+    ],
 )
 def test_thrift_sessions_cannot_bring_their_own_settings(
     superset_stack: SupersetStack, settings: dict[str, str]
 ) -> None:
     user, password = superset_stack.thrift_login
     req = {"port": superset_stack.superset.thrift_port, "user": user, "password": password,
-           "settings": settings}  # fmt: skip
+           "settings": settings}
     proc = subprocess.run(
         [str(ensure_superset_venv(PROJECT_DIR)), "-c", SESSION_SCRIPT],
         input=json.dumps(req), capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    )
     assert proc.returncode != 0, proc.stdout
     assert "sessions may not change settings (spark.sql.runSQLOnFiles)" in proc.stderr
 
@@ -212,7 +212,7 @@ def test_sql_lab_reads_no_file(
     result = sync_dashboards(
         superset_stack.superset, dashboards, cassandra_keyspace=superset_marts,
         login=superset_stack.login, database_login=superset_stack.thrift_login,
-    )  # fmt: skip
+    )
     client = SupersetClient.for_target(superset_stack.superset, superset_stack.login)
     database = client.request("GET", f"/api/v1/database/{result.database_id}")["result"]
     assert database["expose_in_sqllab"] is False
@@ -223,7 +223,7 @@ def test_sql_lab_reads_no_file(
         json={"database_id": result.database_id, "sql": f"SELECT * FROM text.`{SECRET_KEY}`",
               "runAsync": False, "schema": "default"},
         timeout=300,
-    )  # fmt: skip
+    )
     assert key not in resp.text
     assert resp.status_code >= 400 or resp.json().get("status") != "success"
 
@@ -239,7 +239,7 @@ def _descendants(pids: set[int]) -> set[int]:
         if entry.name.isdigit():
             try:
                 parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1]
-                                               .split()[1])  # fmt: skip
+                                               .split()[1])
             except (OSError, IndexError, ValueError):
                 continue
     found, grew = set(pids), True
@@ -282,14 +282,14 @@ def test_no_secret_in_a_command_line_or_an_environment(
 ) -> None:
     """The services (PIDs from their PID files), the test session's JVM and a build's JVM."""
     secrets = [superset_stack.login[1], superset_stack.thrift_login[1],
-               SECRET_KEY.read_text().strip(), ROLES_PASSWORD]  # fmt: skip
+               SECRET_KEY.read_text().strip(), ROLES_PASSWORD]
     roles_node = state_dir(PROJECT_DIR, "test-cassandra-roles")
     for path in (cassandra_roles.admin_file(roles_node), cassandra_roles.reader_file(roles_node)):
         secrets += [s for s in [read_secret(path)] if s]
     pid_files = [state_dir(PROJECT_DIR, "thrift") / "thrift.pid",
                  state_dir(PROJECT_DIR, "superset") / "gunicorn.pid",
                  state_dir(PROJECT_DIR, "cassandra") / "cassandra.pid",
-                 roles_node / "cassandra.pid"]  # fmt: skip
+                 roles_node / "cassandra.pid"]
     pids = {int(p.read_text()) for p in pid_files if p.exists()}
     gateway = spark.sparkContext._gateway
     pids |= {gateway.proc.pid} if getattr(gateway, "proc", None) else set()
@@ -303,7 +303,7 @@ def test_no_secret_in_a_command_line_or_an_environment(
     proc = subprocess.Popen(
         [sys.executable, "-c", BUILD_JVM_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         env=env, cwd=tmp_path, text=True,
-    )  # fmt: skip
+    )
     try:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(req)
@@ -324,7 +324,7 @@ def test_no_secret_in_a_command_line_or_an_environment(
 def test_state_and_logs_are_private(superset_stack: SupersetStack) -> None:
     assert _mode(state_root(PROJECT_DIR)) == 0o700
     for service, log in (("superset", "gunicorn.log"), ("superset", "init.log"),
-                         ("thrift", "thrift.log")):  # fmt: skip
+                         ("thrift", "thrift.log")):
         assert _mode(state_dir(PROJECT_DIR, service)) == 0o700
         assert _mode(state_dir(PROJECT_DIR, service) / log) == 0o600, log
     assert _mode(SECRET_KEY) == 0o600
@@ -333,7 +333,7 @@ def test_state_and_logs_are_private(superset_stack: SupersetStack) -> None:
 
 def test_marts_and_artifacts_are_private(make_project, run_runner) -> None:
     project = make_project({"models/t.sql": "{{ config(materialized='table') }}\n"
-                                            "select id from range(3)"})  # fmt: skip
+                                            "select id from range(3)"})
     previous = os.umask(0o022)
     try:
         result = run_runner(["run"], project_dir=project)
@@ -413,7 +413,7 @@ def test_cassandra_writer_writes_and_reader_only_selects(roles_node) -> None:
     assert _can(reader, "SELECT * FROM roles_it.t") == "ok"
     for cql in ("INSERT INTO roles_it.t (k) VALUES (2)", "DROP TABLE roles_it.t",
                 "CREATE KEYSPACE x WITH replication = {'class': 'SimpleStrategy', "
-                "'replication_factor': 1}", "SELECT * FROM system_auth.roles"):  # fmt: skip
+                "'replication_factor': 1}", "SELECT * FROM system_auth.roles"):
         assert _can(reader, cql) == "refused", cql
 
 
@@ -435,7 +435,7 @@ def test_restarted_node_is_reused_with_the_runner_login(roles_node) -> None:
     info = cassandra_node.ensure_running(
         folder, target.model_copy(update={"password": SecretStr("builder-password-2")}),
         project_dir=PROJECT_DIR,
-    )  # fmt: skip
+    )
     assert info.started
     assert _can(("cassandra", "cassandra"), "SELECT * FROM system.local") == "no login"
 

@@ -104,7 +104,7 @@ def synced(
 def _sync(stack: SupersetStack, folder: Path, keyspace: str) -> SyncResult:
     """Sync as the runner does: its Superset login, the Thrift login in the database's URI."""
     return sync_dashboards(stack.superset, folder, cassandra_keyspace=keyspace,
-                           login=stack.login, database_login=stack.thrift_login)  # fmt: skip
+                           login=stack.login, database_login=stack.thrift_login)
 
 
 def _chart_data(client: SupersetClient, chart_id: int) -> list[dict[str, Any]]:
@@ -246,7 +246,7 @@ def test_chart_removed_from_definition_is_deleted(
     smaller = _sync(
         superset_stack, _copy_dashboards(tmp_path / "b", slug, drop_chart="raw_users"),
         superset_marts,
-    )  # fmt: skip
+    )
     assert smaller.deleted == 1 and smaller.created == 0
     assert "raw_users" not in smaller.chart_ids
     assert smaller.dashboard_id == full.dashboard_id
@@ -263,7 +263,7 @@ def test_dashboard_screenshot(
     result = synced[0]
     # a window as tall as the dashboard: Superset loads no chart below the window
     state = take_screenshot(result.dashboard_url, *_login(superset_stack), SCREENSHOT,
-                            height=7200)  # fmt: skip
+                            height=7200)
     text = state["text"]
     assert "Fintech onboarding" in text and "Users in population" in text
     assert not [e for e in ERROR_TEXTS if e in text], text[:2000]
@@ -287,7 +287,7 @@ def test_no_credentials_in_outputs(
     files = [p for p in TARGET.rglob("*") if p.is_file() and p.suffix != ".png"]
     for service, log in (("superset", "gunicorn.log"), ("superset", "init.log"),
                          ("thrift", "thrift.log"), ("redis", "redis.log"),
-                         ("redis", "redis.conf")):  # fmt: skip
+                         ("redis", "redis.conf")):
         files.append(state_dir(PROJECT_DIR, service) / log)
     for path in files:
         if not path.exists():

@@ -53,7 +53,7 @@ def client(superset_stack: SupersetStack) -> SupersetClient:
 def _sync(stack: SupersetStack, project: Path, keyspace: str, force: bool = False) -> SyncResult:
     return sync_dashboards(stack.superset, project / "dashboards", cassandra_keyspace=keyspace,
                            project_dir=project, login=stack.login,
-                           database_login=stack.thrift_login, force=force)  # fmt: skip
+                           database_login=stack.thrift_login, force=force)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def synced(project: Path, superset_stack: SupersetStack, superset_marts: str) ->
 def _cli(project: Path, stack: SupersetStack, *args: str) -> Result:
     """`runner <args>` on the copy; the Superset login comes from the environment."""
     env = {"RUNNER_SUPERSET_USERNAME": stack.login[0], "RUNNER_SUPERSET_PASSWORD": stack.login[1],
-           "RUNNER_ENGINE": "process"}  # fmt: skip
+           "RUNNER_ENGINE": "process"}
     return CliRunner().invoke(
         main, [*args, "--project-dir", str(project), "--profiles-dir", str(project)], env=env
     )
@@ -93,7 +93,7 @@ def test_sync_refuses_ui_edit_then_force_overwrites(
 ) -> None:
     chart_id = synced.chart_ids["segment_rates"]
     yaml_metrics = yaml.safe_load((project / "dashboards" / "onboarding.yml").read_text())[
-        "charts"]["segment_rates"]["metrics"]  # fmt: skip
+        "charts"]["segment_rates"]["metrics"]
     _edit_in_ui(client, chart_id, "Individuals vs sellers (UI)", metrics=yaml_metrics[:2])
 
     refused = _cli(project, superset_stack, "superset", "sync")
@@ -101,16 +101,16 @@ def test_sync_refuses_ui_edit_then_force_overwrites(
     text = refused.output
     assert "Error: dashboards/onboarding.yml: 1 chart was edited in Superset" in text, text
     assert (f"segment_rates.metrics: Superset {yaml_metrics[:2]!r} vs YAML {yaml_metrics!r}"
-            in text), text  # fmt: skip
+            in text), text
     assert ("segment_rates.title: Superset 'Individuals vs sellers (UI)' vs YAML "
-            "'Individuals vs sellers'") in text, text  # fmt: skip
+            "'Individuals vs sellers'") in text, text
     assert "runner superset export" in text and "--force" in text
     title, params = _chart(client, chart_id)  # untouched
     assert (title, params["metrics"]) == ("Individuals vs sellers (UI)", yaml_metrics[:2])
 
     forced = _sync(superset_stack, project, superset_marts, force=True)
     assert {(e.key, e.field) for e in forced.overwritten} == {
-        ("segment_rates", "metrics"), ("segment_rates", "title")}  # fmt: skip
+        ("segment_rates", "metrics"), ("segment_rates", "title")}
     title, params = _chart(client, chart_id)
     assert (title, params["metrics"]) == ("Individuals vs sellers", yaml_metrics)
     assert _sync(superset_stack, project, superset_marts).overwritten == ()  # no edit left
@@ -127,20 +127,20 @@ def test_export_writes_ui_edit_into_yaml_and_next_sync_keeps_it(
     before = path.read_text()
     chart_id = synced.chart_ids["cohort_rates"]
     _edit_in_ui(client, chart_id, "Weekly cohorts (rates)", y_axis_format=".1%",
-                metrics=["cohort_activation_rate", "cohort_habit_rate"])  # fmt: skip
+                metrics=["cohort_activation_rate", "cohort_habit_rate"])
     # the dashboard edited too: the funnel chart made wider than the table next to it
     board = client.request("GET", f"/api/v1/dashboard/{synced.dashboard_id}")["result"]
     pos = json.loads(board["position_json"])
     pos["CHART-funnel_by_group"]["meta"]["width"] = 8
     pos["CHART-funnel_table"]["meta"]["width"] = 4
     client.request("PUT", f"/api/v1/dashboard/{synced.dashboard_id}",
-                   json={"position_json": json.dumps(pos)})  # fmt: skip
+                   json={"position_json": json.dumps(pos)})
 
     exported = _cli(project, superset_stack, "superset", "export")
     assert exported.exit_code == 0, exported.output
     for where in ("charts.cohort_rates.title", "charts.cohort_rates.metrics",
                   "charts.cohort_rates.format", "charts.funnel_by_group.width",
-                  "charts.funnel_table.width"):  # fmt: skip
+                  "charts.funnel_table.width"):
         assert where in exported.output, exported.output
     chart = yaml.safe_load(path.read_text())["charts"]["cohort_rates"]
     assert chart["title"] == "Weekly cohorts (rates)" and chart["format"] == ".1%"

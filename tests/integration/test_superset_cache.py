@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory: pytest.TempPathFactory, superset_stack: SupersetStack,
-         run_runner: Any) -> Iterator[dict[str, Any]]:  # fmt: skip
+         run_runner: Any) -> Iterator[dict[str, Any]]:
     """The copied project after one build on the seeds, synced to its own dashboard."""
     keyspace = f"cache_{uuid.uuid4().hex[:8]}"
     root = superset_fixtures.copy_project(
@@ -45,7 +45,7 @@ def copy(tmp_path_factory: pytest.TempPathFactory, superset_stack: SupersetStack
                         ("RUNNER_SUPERSET_PASSWORD", superset_stack.login[1]),
                         ("RUNNER_THRIFT_USERNAME", superset_stack.thrift_login[0]),
                         ("RUNNER_THRIFT_PASSWORD", superset_stack.thrift_login[1]),
-                        ("RUNNER_ENGINE", "process")):  # fmt: skip
+                        ("RUNNER_ENGINE", "process")):
         env.setenv(name, value)
     args = ["build", "--profiles-dir", str(root)]
     result = run_runner(args, project_dir=root)
@@ -55,7 +55,7 @@ def copy(tmp_path_factory: pytest.TempPathFactory, superset_stack: SupersetStack
     cass = superset_stack.cassandra
     cluster = Cluster(cass.hosts, port=cass.port)
     yield {"project": root, "keyspace": keyspace, "args": args,
-           "session": cluster.connect(keyspace)}  # fmt: skip
+           "session": cluster.connect(keyspace)}
     cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
     cluster.shutdown()
     env.undo()
@@ -87,7 +87,7 @@ def test_a_rebuild_with_other_data_shows_its_numbers(
     # Other data: sellers only. The build writes the marts; the dashboards did not change, so
     # its sync only marks the written marts' datasets changed, which changes their cache keys.
     result = run_runner([*copy["args"], "--vars", "{segments: [2]}", "-s", "int_user_metrics+"],
-                        project_dir=copy["project"])  # fmt: skip
+                        project_dir=copy["project"])
     assert result.exit_code == 0, result.output
     assert "Superset: dashboards unchanged" in result.output, result.output
     sellers = _users(copy["session"])
@@ -104,7 +104,7 @@ def test_the_managed_build_step_empties_and_warms_the_cache(
     value, _ = _view(client, chart)  # a viewer's request, remembered for the warm-up
     port = superset_stack.superset.cache_port
     assert any(body["form_data"].get("slice_id") == chart
-               for _, _, body in remembered(PROJECT_DIR, port))  # fmt: skip
+               for _, _, body in remembered(PROJECT_DIR, port))
     data = redis_server.client(PROJECT_DIR, port)
     assert int(data.dbsize()) > 0  # type: ignore[arg-type]
     # what a managed `runner build` does once its sync is done
@@ -136,7 +136,7 @@ def test_after_a_one_mart_build_only_its_charts_are_dropped_and_warmed(
     _refresh_cache(PROJECT_DIR, superset_stack.superset.url, superset_stack.login,
                    superset_stack.superset.cache_port,
                    lambda event: lines.append(str(getattr(event, "message", event))),
-                   datasets=written)  # fmt: skip
+                   datasets=written)
     assert any(f"warmed for {len(written)} datasets" in line for line in lines), lines
     assert _view(client, users) == (value, True)  # replayed under the dataset's new cache key
     assert _view(client, cohorts) == (cohort_value, True)  # never dropped

@@ -17,12 +17,12 @@ def test_row_follows_the_columns_and_counts_models_by_status() -> None:
         NodeResult("b", NodeStatus.ERROR, ""),
         NodeResult("c", NodeStatus.SKIPPED, ""),
         NodeResult("not_null_a_id", NodeStatus.SUCCESS, "", resource_type=ResourceType.TEST),
-    ], "dev")  # fmt: skip
+    ], "dev")
     row = dict(zip(build_info.COLUMNS, build_info.build_info_row(run), strict=True))
     assert row == {
         "build_id": "20240501T123005-build", "finished_at": finished, "started_at": started,
         "target": "dev", "command": "build", "models": 3, "ok": 1, "errors": 1, "skipped": 1,
-    }  # fmt: skip
+    }
 
 
 def test_table_and_chart_check_share_the_columns() -> None:

@@ -77,7 +77,7 @@ def test_returned_counts_and_file_shape(generated, frames):
     out, counts = generated
     assert counts == {
         ONBOARDING_FILE: 13500, USERS_FILE: 13000, TRANSACTIONS_FILE: len(frames["tx"])
-    }  # fmt: skip
+    }
     assert len(frames["on"]) == 13500
     for file in FILES:
         data = (out / file).read_bytes()
@@ -117,7 +117,7 @@ def test_value_formats(frames):
     stamps = tx.transaction_dt[tx.transaction_dt != ""]
     assert stamps.str.fullmatch(r"2022-0[1-3]-\d\d \d\d:\d\d:\d\d\.\d{9}").all()
     assert (pd.to_datetime(on.first_login_dt_d).dt.isocalendar().week.astype(str)
-            == on.week_year).all()  # fmt: skip
+            == on.week_year).all()
 
 
 def test_blocks_duplicates_and_malformed_ids(frames):
@@ -202,7 +202,7 @@ def test_transaction_defects(frames):
     per_user = stamped.groupby("user_id").agg(
         first=("delta", "min"), last=("delta", "max"), days=("day", "nunique"),
         stamps=("transaction_dt", "nunique"), segment=("segment", "first"),
-    )  # fmt: skip
+    )
     assert 3 <= (per_user["first"] < 0).sum() <= 12
     assert per_user["last"].max() < 30
     single = per_user[per_user.days == 1]

@@ -21,12 +21,12 @@ def _lint_imports(folder: Path) -> subprocess.CompletedProcess[str]:
     """`lint-imports` on the runner/ and pyproject.toml of `folder` (it imports from its cwd)."""
     cli = "import sys; from importlinter.cli import lint_imports_command as m; sys.exit(m())"
     return subprocess.run([sys.executable, "-c", cli, "--no-cache"], cwd=folder,
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def _copy_tree(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "runner", tmp_path / "runner",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     return tmp_path
 
@@ -51,7 +51,7 @@ def test_the_tree_keeps_its_layers() -> None:
         ("runner/cassandra/client.py", "from runner.superset import client",
          "runner.cassandra.client -> runner.superset.client"),
     ],
-)  # fmt: skip
+)
 def test_an_upward_import_breaks_the_layers(
     tmp_path: Path, module: str, planted: str, reported: str
 ) -> None:

@@ -72,7 +72,7 @@ def test_target_layout_names_what_a_build_writes() -> None:
         "test_failures": Path("target/test_failures"), "sources": Path("target/sources"),
         "spark_warehouse": Path("target/spark-warehouse"), "docs": Path("target/docs"),
         "manifest": Path("target/manifest.json"), "run_results": Path("target/run_results.json"),
-    }  # fmt: skip
+    }
     assert layout.previous_copy("m") == Path("target/marts-previous/m")
 
 

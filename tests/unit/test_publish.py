@@ -33,7 +33,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         done.append(f"record {run.command}")
 
     def mark(project_dir: Path, target: Target, callback: Callback,
-             written: frozenset[str]) -> None:  # fmt: skip
+             written: frozenset[str]) -> None:
         done.append(f"mark {','.join(sorted(written))}")
 
     monkeypatch.setattr(publish, "record_build", record)
@@ -42,10 +42,10 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _built(written: frozenset[str] = MARTS, *, failure: BaseException | None = None,
-           interrupted: bool = False) -> BuildResult:  # fmt: skip
+           interrupted: bool = False) -> BuildResult:
     now = datetime.now(UTC)
     return BuildResult(RunResult("build", now, now, [], "dev", interrupted=interrupted),
-                       written, failure)  # fmt: skip
+                       written, failure)
 
 
 @pytest.mark.parametrize(("built", "sync_follows", "expected"), [
@@ -59,10 +59,10 @@ def _built(written: frozenset[str] = MARTS, *, failure: BaseException | None = N
     (_built(interrupted=True), False, ["mark segment_summary"]),
     # no mart written (a view, `runner test`): nothing at all
     (_built(frozenset()), False, []),
-])  # fmt: skip
+])
 def test_a_run_is_recorded_and_marked_once(cp: CompiledProject, calls: list[str],
                                            built: BuildResult, sync_follows: bool,
-                                           expected: list[str]) -> None:  # fmt: skip
+                                           expected: list[str]) -> None:
     publish.publish_run(cp, built, lambda event: None, sync_follows=sync_follows)
     assert calls == expected
 
@@ -77,7 +77,7 @@ def test_a_build_that_could_not_be_recorded_warns(
     events: list[Event] = []
     publish.publish_run(cp, _built(), events.append, sync_follows=False)
     assert events == [Info("Warning: the build was not recorded in Cassandra: "
-                           "Cassandra at 127.0.0.1:9042 is unreachable")]  # fmt: skip
+                           "Cassandra at 127.0.0.1:9042 is unreachable")]
     assert calls == ["mark segment_summary"]
 
 

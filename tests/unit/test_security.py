@@ -75,7 +75,7 @@ def test_spawned_service_gets_no_secret_environment(
     proc = processes.spawn(
         [sys.executable, "-c", "import time; time.sleep(30)"],
         log_file=tmp_path / "x.log", pid_file=tmp_path / "x.pid", env=env, cwd=tmp_path,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 10
         while b"sleep" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
@@ -130,7 +130,7 @@ def test_managed_superset_password_is_generated_once_and_status_says_where(
 def test_superset_config_is_closed():
     config = superset_config.PROGRAM.read_text()
     for line in ('TRUSTED_HOSTS = ["127.0.0.1", "localhost"]', "ENABLE_PROXY_FIX = False",
-                 "TALISMAN_ENABLED = True", "AUTH_USER_REGISTRATION = False"):  # fmt: skip
+                 "TALISMAN_ENABLED = True", "AUTH_USER_REGISTRATION = False"):
         assert line in config
     assert "environ" not in config  # the secret key comes from its 0600 file only
 

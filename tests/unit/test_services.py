@@ -106,5 +106,5 @@ def test_services_import_neither_build_nor_cli() -> None:
 def test_a_build_imports_neither_the_local_services_nor_the_dashboard_sync() -> None:
     # The commands call runner.publish after the build: the build knows nothing of dashboards.
     after = ("runner.local.services", "runner.publish", "runner.superset.sync",
-             "runner.superset.sync_state", "runner.local.superset_cache")  # fmt: skip
+             "runner.superset.sync_state", "runner.local.superset_cache")
     assert _imported("runner.build", after) == []

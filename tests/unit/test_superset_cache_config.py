@@ -69,7 +69,7 @@ def _fake_modules(monkeypatch: pytest.MonkeyPatch) -> dict[str, ModuleType]:
              "flask_caching.backends.rediscache", "flask_jwt_extended", "pyhive",
              "pyhive.sqlalchemy_hive", "sqlalchemy", "superset", "superset.utils",
              "superset.utils.log", "superset.utils.rls", "superset.db_engine_specs",
-             "superset.db_engine_specs.hive", "superset.sql", "superset.sql.parse"]  # fmt: skip
+             "superset.db_engine_specs.hive", "superset.sql", "superset.sql.parse"]
     modules = {name: ModuleType(name) for name in names}
     modules["flask_caching.backends.rediscache"].RedisCache = _Fake
     modules["superset.utils.log"].DBEventLogger = _Fake
@@ -79,7 +79,7 @@ def _fake_modules(monkeypatch: pytest.MonkeyPatch) -> dict[str, ModuleType]:
     hive = type("HiveEngineSpec", (), {
         "get_default_schema": classmethod(lambda cls, db, catalog: asked.append(db) or "default"),
         "asked": asked,
-    })  # fmt: skip
+    })
     modules["superset.db_engine_specs.hive"].HiveEngineSpec = hive
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
@@ -122,10 +122,10 @@ def test_superset_config_caches_in_redis_with_the_password_from_its_file(
                "socket_connect_timeout": redis_server.TIMEOUT}  # every Redis call has a timeout
     redis = {"CACHE_TYPE": "superset_config.SoftRedisCache", "CACHE_REDIS_HOST": "127.0.0.1",
              "CACHE_REDIS_PORT": 6390, "CACHE_REDIS_PASSWORD": "s3cret-Pass",
-             "CACHE_OPTIONS": options}  # fmt: skip
+             "CACHE_OPTIONS": options}
     assert config.DATA_CACHE_CONFIG == {**redis, "CACHE_REDIS_DB": redis_server.DATA_DB,
                                         "CACHE_KEY_PREFIX": "superset_data_",
-                                        "CACHE_DEFAULT_TIMEOUT": 7 * 86400}  # fmt: skip
+                                        "CACHE_DEFAULT_TIMEOUT": 7 * 86400}
     assert config.CACHE_CONFIG["CACHE_REDIS_DB"] == redis_server.DATA_DB
     for name in ("FILTER_STATE_CACHE_CONFIG", "EXPLORE_FORM_DATA_CACHE_CONFIG"):
         cache = getattr(config, name)
@@ -153,7 +153,7 @@ def test_superset_config_remembers_viewed_chart_queries(
     request = type("Request", (), {
         "method": "POST", "path": "/api/v1/chart/data", "query_string": b"",
         "headers": {}, "get_json": lambda self, silent: body,
-    })()  # fmt: skip
+    })()
     sys.modules["flask"].request = request
     app = _App()
     config.FLASK_APP_MUTATOR(app)

@@ -91,7 +91,7 @@ def test_shipped_definitions_load() -> None:
         ("database.yml", "allow_dml: false", "allow_dml: maybe",
          "dashboards/database.yml:9: allow_dml: Input should be a valid boolean"),
     ],
-)  # fmt: skip
+)
 def test_mistakes_name_file_line_and_key(
     project: Path, file: str, old: str, new: str, expected: str
 ) -> None:
@@ -146,7 +146,7 @@ def test_chart_json_and_layout(project: Path) -> None:
     where = json.loads(
         chart_body("quarantined_by_source", dash.charts["quarantined_by_source"], 7,
                    uuid.UUID(int=1))["query_context"]
-    )["queries"][0]["extras"]["where"]  # fmt: skip
+    )["queries"][0]["extras"]["where"]
     assert where == "(rows_quarantined > 0)"
 
 

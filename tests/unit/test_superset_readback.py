@@ -43,7 +43,7 @@ def _row(key: str, chart: Any) -> dict[str, Any]:
     body = chart_body(key, chart, 7, OWNER)
     return {"id": 1, "slice_name": body["slice_name"], "viz_type": body["viz_type"],
             "description": body["description"], "params": body["params"],
-            "datasource_id": 7}  # fmt: skip
+            "datasource_id": 7}
 
 
 @pytest.mark.parametrize("module", [charts, readback, yaml_edit])

@@ -25,7 +25,7 @@ def _state(**changes: object) -> sync_state.SyncState:
         datasets={"metrics": (3, "user_onboarding_metrics"), "summary": (4, "segment_summary"),
                   "summary_again": (5, "segment_summary"), "builds": (6, "build_info")},
         seen=sync_state.Seen(dashboards={7: "a"}, charts={11: "b"}, datasets={3: "c"}),
-    )  # fmt: skip
+    )
     return sync_state.SyncState.model_validate(base | changes)
 
 
@@ -54,7 +54,7 @@ def test_the_fingerprint_changes_with_each_thing_a_full_sync_sends(tmp_path: Pat
         sync_state.fingerprint(folder, settings, {"segment_summary": {"users": "All users"}},
                                ("runner", "pw")),
         sync_state.fingerprint(folder, settings, docs, ("runner", "new password")),
-    ]  # fmt: skip
+    ]
     assert len({added, *others}) == 4
 
 
@@ -99,7 +99,7 @@ def test_written_marts_are_the_cassandra_models_a_run_reached() -> None:
         result("weekly_cohorts", NodeStatus.ERROR),  # a failed write may have changed rows
         result("ab_test_results", NodeStatus.SKIPPED),
         result("int_user_metrics", NodeStatus.SUCCESS),  # a view, not in Cassandra
-    ], "dev")  # fmt: skip
+    ], "dev")
     assert written_marts(cp, run) == {"segment_summary", "weekly_cohorts"}
     assert tables_written(written_marts(cp, run)) == {
         "segment_summary", "weekly_cohorts", "build_info"}  # the run's row in build_info
@@ -112,8 +112,8 @@ def test_a_quick_sync_returns_what_the_full_sync_left() -> None:
     from runner.superset.sync import SyncResult
 
     full = SyncResult("http://x/superset/dashboard/d/", 1, {"metrics": 3}, {"users": 11}, 7,
-                      20, 0, 0, (), (7,), {"metrics": "user_onboarding_metrics"})  # fmt: skip
+                      20, 0, 0, (), (7,), {"metrics": "user_onboarding_metrics"})
     state = sync_state.SyncState.after_full_sync("f", full)
     assert state.flushed and state.dataset_ids(frozenset({"user_onboarding_metrics"})) == [3]
     assert state.result() == SyncResult(full.dashboard_url, 1, {"metrics": 3}, {"users": 11}, 7,
-                                         0, 0, 0, (), (7,), full.dataset_marts)  # fmt: skip
+                                         0, 0, 0, (), (7,), full.dataset_marts)
