@@ -108,15 +108,15 @@ def chart_latencies(project: Path, rounds: int) -> dict[str, Any]:
     import yaml
 
     from runner.config import load_project_config, load_target
-    from runner.superset.client import DEFAULT_LOGIN, SupersetClient
+    from runner.local import superset_server
+    from runner.superset.client import SupersetClient
 
     config = load_project_config(project)
     target = load_target(project, config.profile or config.name, "bench", project)
     if target.superset is None:
         return {}
-    user, password = target.superset.credentials()
-    client = SupersetClient(target.superset.url, user or DEFAULT_LOGIN[0],
-                            password or DEFAULT_LOGIN[1])
+    login = superset_server.admin_login(project, target.superset)[0]
+    client = SupersetClient(target.superset.url, *login)
     slug = yaml.safe_load((project / "dashboards" / "onboarding.yml").read_text())["slug"]
     charts = client.dashboard_charts(slug)
     seconds: list[float] = []
