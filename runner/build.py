@@ -128,9 +128,10 @@ def run_build(
         try:
             fingerprints = reuse.model_fingerprints(cp)
             prints = {reuse_record.model_id(n): f for n, f in fingerprints.items()}
-            prints.update(reuse.fingerprint_tests(cp, fingerprints))
+            prints.update(reuse.fingerprint_tests(cp, fingerprints, cfg.store_failures))
             session, reused = _prepare(cp, spark, built, steps, phases, callback, watch,
-                                       fingerprints, prints, record, full_refresh=cfg.full_refresh)
+                                       fingerprints, prints, record, full_refresh=cfg.full_refresh,
+                                       store_failures=cfg.store_failures)
             t_nodes = time.perf_counter()
             _walk(cp, cfg, session, steps, results, callback, watch, fingerprints, reused)
             phases["models"] = time.perf_counter() - t_nodes
@@ -186,6 +187,7 @@ def _prepare(
     record: Mapping[str, Recorded],
     *,
     full_refresh: bool,
+    store_failures: bool = False,
 ) -> tuple[SparkSession | None, dict[str, Recorded]]:
     """Start what the steps need: Cassandra, then (unless every step is reused) the Spark
     session, sources and upstream inputs. Returns the session and the steps reused."""
@@ -202,7 +204,7 @@ def _prepare(
     t0 = time.perf_counter()
     nodes = [(s.resource_type, s.name) for s in steps]
     reused = {} if full_refresh else reuse.reused_nodes(cp, nodes, fingerprints, prints, record,
-                                                        callback)
+                                                        callback, store_failures)
     summary = reuse.reuse_summary(nodes, reused)
     if summary:
         callback(Info(summary))
@@ -265,7 +267,7 @@ def _walk(
               for i in range(total)]
 
     def stores(test: DataTest) -> bool:
-        return cfg.store_failures if test.store_failures is None else test.store_failures
+        return reuse.stores_failures(test, cfg.store_failures)
 
     tests = [cp.tests[s.name] for s in steps
              if s.resource_type == ResourceType.TEST and unique_id(s) not in reused]

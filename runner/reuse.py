@@ -32,6 +32,7 @@ from runner.spark.sources import source_file
 
 if TYPE_CHECKING:
     from runner.compile import CompiledProject
+    from runner.datatests.collect import DataTest
 
 EDGE_BYTES = 64 * 1024
 TABLE_LIKE = ("table", "cassandra", "incremental")  # kept as a Parquet copy under marts/
@@ -100,10 +101,12 @@ def model_fingerprints(cp: CompiledProject) -> dict[str, str]:
     return out
 
 
-def fingerprint_tests(cp: CompiledProject, models: Mapping[str, str]) -> dict[str, str]:
+def fingerprint_tests(cp: CompiledProject, models: Mapping[str, str],
+                      store_failures: bool = False) -> dict[str, str]:
     """The fingerprint of every data test and unit test, by unique id.
 
-    A data test's covers its compiled SQL, severity, `where`, store_failures and what it reads
+    A data test's covers its compiled SQL, severity, `where`, whether its failing rows are stored
+    (its store_failures, else the command's `store_failures`) and what it reads
     (`models`: the models' fingerprints, and its sources' files); a unit test's covers the
     model's SQL on the given rows, the given and the expected rows, and the SQL of the models
     above it (their schemas give the columns of inputs left out); never the data.
@@ -116,7 +119,7 @@ def fingerprint_tests(cp: CompiledProject, models: Mapping[str, str]) -> dict[st
             "target": cp.target.name,
             "sql": test.sql,
             "config": {"severity": test.severity, "where": test.where,
-                       "store_failures": test.store_failures},
+                       "store_failures": stores_failures(test, store_failures)},
             "refs": {ref: models[ref] for ref in test.refs},
             "sources": {f"{s}.{t}": files.identity((s, t)) for s, t in test.sources},
         })
@@ -181,13 +184,15 @@ def reused_nodes(
     prints: Mapping[str, str],
     record: Mapping[str, Recorded],
     callback: Callback,
+    store_failures: bool = False,
 ) -> dict[str, Recorded]:
     """The planned nodes whose last good result still holds (`runner.reuse_record`), by id.
 
     A model's stored rows must be current (`stored_rows_current`); a test reading a model that
-    is not built must find that model's rows current too. A Cassandra mart also needs its table
-    to hold its Parquet copy (read-only checks, `runner.cassandra.copy_check`); one that does
-    not is written again, with what reads it.
+    is not built must find that model's rows current too, and a test that stores its failing
+    rows must find them stored (a test with none to store runs again). A Cassandra mart also
+    needs its table to hold its Parquet copy (read-only checks, `runner.cassandra.copy_check`);
+    one that does not is written again, with what reads it.
 
     Args:
         cp: the compiled project.
@@ -196,6 +201,7 @@ def reused_nodes(
         prints: every node's fingerprint, by unique id.
         record: the last good results.
         callback: told which marts are written again and why.
+        store_failures: the command's --store-failures.
     """
     in_build = {name for kind, name in nodes if kind == ResourceType.MODEL}
     current: dict[str, bool] = {}
@@ -212,9 +218,12 @@ def reused_nodes(
                 above = cp.graph.ancestors(name) & in_build
                 ok = stored(name)
             elif kind == ResourceType.TEST:
-                refs = set(cp.tests[name].refs)
+                test = cp.tests[name]
+                refs = set(test.refs)
                 above = (refs | {a for r in refs for a in cp.graph.ancestors(r)}) & in_build
-                ok = all(stored(r) for r in refs - in_build)
+                ok = all(stored(r) for r in refs - in_build) and (
+                    not stores_failures(test, store_failures)
+                    or (cp.project.target_layout.test_failures / name).is_dir())
             else:
                 above, ok = set(), True
             uid = f"{kind}.{name}"
@@ -323,3 +332,8 @@ def plan_inputs(
         sources.update(model.sources)
     order = cp.graph.order(set(kinds))
     return InputPlan(tuple((n, kinds[n]) for n in order), frozenset(sources))
+
+
+def stores_failures(test: DataTest, store_failures: bool) -> bool:
+    """Whether a test's failing rows are stored: its own store_failures, else the command's."""
+    return store_failures if test.store_failures is None else test.store_failures
