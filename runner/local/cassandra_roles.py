@@ -39,6 +39,7 @@ READER_ROLE = "runner_reader"
 RESERVED = (DEFAULT_SUPERUSER[0], ADMIN_ROLE, READER_ROLE)
 TIMEOUT = 20.0
 CACHE_SECONDS = 30.0
+PASSWORD_CHANGE_SECONDS = 10.0  # Cassandra takes one password change per role every 5 s
 
 
 @dataclass(frozen=True)
@@ -178,12 +179,26 @@ def _set_role(
     if not row.can_login or bool(row.is_superuser) != superuser:
         session.execute(f"ALTER ROLE {quote(name)} WITH {flags}")
     if not _login_works(host, port, (name, password)):
-        session.execute(f"ALTER ROLE {quote(name)} WITH PASSWORD = %s", (password,))
+        _change_password(session, name, password)
         # The node may answer from its credentials cache (credentials_validity) for a while.
         deadline = time.monotonic() + CACHE_SECONDS
         while not _login_works(host, port, (name, password)):
             if time.monotonic() > deadline:
                 raise ServiceError(f"the new password of role {name} on {host}:{port} is refused")
+            time.sleep(0.5)
+
+
+def _change_password(session: Session, name: str, password: str) -> None:
+    """ALTER ROLE's password, waiting out Cassandra's one change per role every 5 s (a role
+    created or changed a moment ago, e.g. by the previous command)."""
+    deadline = time.monotonic() + PASSWORD_CHANGE_SECONDS
+    while True:
+        try:
+            session.execute(f"ALTER ROLE {quote(name)} WITH PASSWORD = %s", (password,))
+            return
+        except Exception as exc:  # noqa: BLE001 - the driver wraps the throttle in several types
+            if "can only be changed every" not in str(exc) or time.monotonic() > deadline:
+                raise
             time.sleep(0.5)
 
 
