@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page, Response
 
 VISIT_BUDGET = 120.0  # seconds all visits of one warm-up may take together
+QUIET = 10.0  # seconds without a chart-data request after which a page asks for nothing more
 CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-dev-shm-usage")
@@ -220,16 +221,19 @@ def _visit(page: Page, url: str, board: Dashboard, deadline: float) -> Visit:
     began = time.monotonic()
     pending: set[int] = set()  # ids of chart-data requests in flight
     answered: dict[int, int] = {}  # chart id -> HTTP status of its last data response
+    active = [began]  # when a chart-data request was last sent or answered
 
     def on_request(req: Any) -> None:
         if req.method == "POST" and _CHART_DATA.search(urlsplit(req.url).path):
             pending.add(id(req))
+            active[0] = time.monotonic()
 
     def on_response(resp: Response) -> None:
         req = resp.request
         if id(req) not in pending:
             return
         pending.discard(id(req))
+        active[0] = time.monotonic()
         try:
             body = req.post_data_json or {}
         except (ValueError, PlaywrightError):
@@ -248,8 +252,11 @@ def _visit(page: Page, url: str, board: Dashboard, deadline: float) -> Visit:
     page.goto(f"{url}/superset/dashboard/{board.id}/", wait_until="commit",
               timeout=left * 1000)
     while time.monotonic() < deadline:
-        if board.charts <= set(answered) and not pending:
-            break
+        if not pending and (board.charts <= set(answered)
+                            or answered and time.monotonic() - active[0] > QUIET):
+            break  # every chart answered, or the page asks for nothing more (a hidden tab)
+        if urlsplit(page.url).path.startswith("/login"):
+            raise SupersetError(f"Superset sent Chromium to its login page for {board.slug}")
         try:
             # Superset loads a chart once it is near the window: bring the whole page into view.
             page.evaluate("window.scrollTo(0, document.body ? document.body.scrollHeight : 0)")
