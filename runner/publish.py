@@ -190,28 +190,40 @@ def sync_dashboards(
         state.seen = sync_state.observe(client, state)
     if target.superset.managed and login is not None:
         _refresh_cache(cp.project.dir, target.superset.url, login, target.superset.cache_port,
-                       callback, datasets=None if state.flushed else state.touched)
+                       callback, datasets=None if state.flushed else state.touched,
+                       dashboards=state.dashboard_ids)
     state.touched, state.flushed = [], False
     sync_state.save(path, state)
     return result
 
 
 def _refresh_cache(project_dir: Path, url: str, login: tuple[str, str], port: int,
-                   callback: Callback, *, datasets: list[int] | None = None) -> None:
+                   callback: Callback, *, datasets: list[int] | None = None,
+                   dashboards: list[int] | None = None) -> None:
     """Empty Superset's data cache and warm it (local.superset_cache); a failed warm-up warns.
 
-    With `datasets`, only their remembered requests are replayed and nothing is emptied.
+    With `datasets`, only their remembered requests are replayed and nothing is emptied. The
+    `dashboards` whose first view is not remembered (all of them when the cache was emptied) are
+    opened once in headless Chromium.
 
     Raises:
         ServiceError: the cache could not be emptied.
     """
     if datasets is not None and not datasets:
         return
-    result = warm.refresh_cache(project_dir, url, login, port, datasets=datasets)
+    result = warm.refresh_cache(project_dir, url, login, port, datasets=datasets,
+                                dashboards=dashboards or ())
     if not result.flushed:
         callback(Info("Warning: Superset's cache (Redis) is not running: start it with "
                       "`runner up`"))
         return
+    for visit in result.visits:
+        callback(Info(f"Superset: dashboard {visit.slug} opened once to warm {visit.charts} "
+                      f"charts ({visit.rendered} rendered) in {visit.seconds:.1f}s"))
+    if result.unvisited is not None:
+        slugs, why = result.unvisited
+        which = f"dashboard {', '.join(slugs)}" if slugs else "each dashboard"
+        callback(Info(f"Superset: {why}; {which} will be warmed on its first view"))
     what = "emptied and warmed" if datasets is None else f"warmed for {len(datasets)} datasets"
     callback(Info(f"Superset cache {what}: {result.warmed} chart queries in "
                   f"{result.seconds:.1f}s"))

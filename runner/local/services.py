@@ -24,6 +24,7 @@ from runner.errors import ServiceError
 from runner.local import (
     cassandra_node,
     cassandra_ring,
+    dashboard_visit,
     maven,
     redis_server,
     spark_cluster,
@@ -183,9 +184,9 @@ def ensure_chromium() -> Path | None:
     Raises:
         ServiceError: apt-get failed.
     """
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    found = dashboard_visit.find_chromium()
     if found:
-        return Path(found)
+        return found
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         return None
     for cmd in (["apt-get", "update", "-qq"],
@@ -194,7 +195,7 @@ def ensure_chromium() -> Path | None:
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["?"])[-1]
             raise ServiceError(f"`{' '.join(cmd)}` failed: {last}")
-    found = shutil.which("chromium")
+    found = dashboard_visit.find_chromium()
     if found is None:
         raise ServiceError(f"apt-get installed {CHROMIUM_PACKAGE} but `chromium` is not on PATH")
-    return Path(found)
+    return found

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
-from runner.local import redis_server
+from runner.local import dashboard_visit, redis_server
+from runner.local.dashboard_visit import viewed_chart
 from runner.local.superset_cache import remembered
+from runner.local.superset_config import VIEWED_INDEX
 from runner.publish import _refresh_cache
 from runner.superset import sync_state
 from runner.superset.client import SupersetClient
@@ -140,3 +142,34 @@ def test_after_a_one_mart_build_only_its_charts_are_dropped_and_warmed(
     assert any(f"warmed for {len(written)} datasets" in line for line in lines), lines
     assert _view(client, users) == (value, True)  # replayed under the dataset's new cache key
     assert _view(client, cohorts) == (cohort_value, True)  # never dropped
+
+
+def test_a_dashboard_nobody_viewed_is_warmed_by_opening_it_once(
+    copy: dict[str, Any], superset_stack: SupersetStack
+) -> None:
+    if dashboard_visit.find_chromium() is None:
+        pytest.skip("chromium is not installed (`runner setup` installs it as root)")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    client = SupersetClient.for_target(superset_stack.superset, superset_stack.login)
+    board = client.find("dashboard", slug=copy["keyspace"])[0]["id"]
+    charts = set(client.dashboard_charts(copy["keyspace"]).values())
+    state = sync_state.load(sync_state.state_path(copy["project"], "it"))
+    assert state is not None
+    written = state.dataset_ids(frozenset({"user_onboarding_metrics"}))
+    # A fresh machine: no viewer's request remembered; then a build wrote one mart.
+    port = superset_stack.superset.cache_port
+    redis_server.client(PROJECT_DIR, port, db=redis_server.USER_DB).delete(VIEWED_INDEX)
+    sync_state.touch(client, state, written)
+    lines: list[str] = []
+    _refresh_cache(PROJECT_DIR, superset_stack.superset.url, superset_stack.login, port,
+                   lambda event: lines.append(str(getattr(event, "message", event))),
+                   datasets=written, dashboards=[board])
+    assert any(f"dashboard {copy['keyspace']} opened once to warm {len(charts)} charts" in line
+               for line in lines), lines
+    # What the browser asked on first view, every chart of the dashboard: now from the cache.
+    first_view = [(query, body) for _, query, body in remembered(PROJECT_DIR, port)
+                  if viewed_chart(query, body)[0] == board]
+    assert {viewed_chart(query, body)[1] for query, body in first_view} >= charts
+    for query, body in first_view:
+        out = client.request("POST", f"/api/v1/chart/data?{query}", json=body)
+        assert all(result["is_cached"] for result in out["result"]), body
