@@ -125,6 +125,7 @@ def ensure_roles(
                 session.execute(
                     f"ALTER ROLE {DEFAULT_SUPERUSER[0]} WITH SUPERUSER = false AND LOGIN = false"
                 )
+                _wait_refused(host, port, DEFAULT_SUPERUSER)
     finally:
         session.cluster.shutdown()
     return NodeRoles(writer, (READER_ROLE, reader_password))
@@ -200,6 +201,16 @@ def _change_password(session: Session, name: str, password: str) -> None:
             if "can only be changed every" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def _wait_refused(host: str, port: int, login: tuple[str, str]) -> None:
+    """Return once the node refuses `login`: it answers from its credentials cache for a while
+    after the role lost its login, and the node is not ready while the factory login works."""
+    deadline = time.monotonic() + CACHE_SECONDS
+    while _login_works(host, port, login):
+        if time.monotonic() > deadline:
+            raise ServiceError(f"{host}:{port} still accepts the login {login[0]} it disabled")
+        time.sleep(0.5)
 
 
 def _login_works(host: str, port: int, login: tuple[str, str]) -> bool:
