@@ -30,7 +30,7 @@ import pytest
 
 from runner.config import CassandraTarget, SupersetTarget
 from runner.errors import ServiceError
-from runner.local import redis_server, superset_server, thrift
+from runner.local import dashboard_visit, redis_server, superset_server, thrift
 from runner.local.processes import ServiceInfo
 from runner.local.superset_server import ensure_superset
 from runner.local.superset_venv import ensure_superset_venv
@@ -465,9 +465,7 @@ def superset_stack(superset_cassandra: CassandraTarget) -> Iterator[SupersetStac
 # Headless Chromium screenshot: Debian's Chromium driven by Playwright (as in test_docs.py)
 
 CHROMIUM_APT = "apt-get update && apt-get install -y chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars"]
+CHROMIUM_ARGS = [*dashboard_visit.CHROMIUM_ARGS, "--hide-scrollbars"]
 ERROR_TEXTS = (
     "Unexpected error",
     "There is no chart definition",
@@ -486,24 +484,6 @@ PAGE_STATE_JS = """JSON.stringify({
 })"""
 
 
-def _login_cookie(base: str, username: str, password: str) -> str:
-    import re
-
-    import requests
-
-    s = requests.Session()
-    html = s.get(f"{base}/login/", timeout=30).text
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
-    form = {"username": username, "password": password}
-    if match:
-        form["csrf_token"] = match.group(1)
-    s.post(f"{base}/login/", data=form, timeout=30, allow_redirects=False)
-    cookie = s.cookies.get("session")
-    if not cookie:
-        raise RuntimeError("Superset login for the screenshot failed (no session cookie)")
-    return cookie
-
-
 def take_screenshot(
     dashboard_url: str,
     username: str,
@@ -519,14 +499,14 @@ def take_screenshot(
     Returns:
         The page state when the shot was taken: chart count, spinners left, drawn charts, text.
     """
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = dashboard_visit.find_chromium()
     if chromium is None:
         pytest.skip(f"chromium is not installed ({CHROMIUM_APT})")
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     base = dashboard_url.split("/superset/")[0]
-    cookie = _login_cookie(base, username, password)
+    cookie = dashboard_visit.login_cookie(base, (username, password))
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": width, "height": height})
             context.add_cookies(
